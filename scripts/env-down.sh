@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Stop exactly the daemons env-up.sh started (by their pid files), after
+# removing the test containers. Never matches processes by name.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root
+
+DOCKERD="$(command -v dockerd || echo /usr/sbin/dockerd)"
+CONTAINERD="$(command -v containerd || echo /usr/bin/containerd)"
+
+if pid_alive "$SYSCONT_TEST_RUN/dockerd.pid" "$DOCKERD"; then
+    ids="$(docker_cli ps -aq --filter label=syscont-test 2>/dev/null || true)"
+    if [ -n "$ids" ]; then
+        log "removing leftover test containers: $(echo $ids)"
+        # shellcheck disable=SC2086
+        docker_cli rm -f $ids >/dev/null || true
+    fi
+fi
+stop_pidfile dockerd "$SYSCONT_TEST_RUN/dockerd.pid" "$DOCKERD"
+stop_pidfile containerd "$SYSCONT_TEST_RUN/containerd.pid" "$CONTAINERD"
+
+# containerd-shims of our containerd outlive it only if a container was left
+# running; they are ours by their unique -address argument.
+for d in /proc/[0-9]*; do
+    cmd="$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)"
+    case "$cmd" in
+        *containerd-shim*"-address $SYSCONT_CONTAINERD_SOCK "*)
+            log "killing leftover shim ${d#/proc/}: $cmd"
+            kill -KILL "${d#/proc/}" 2>/dev/null || true ;;
+    esac
+done
+
+stop_pidfile supervisor "$SYSCONT_TEST_RUN/supervisor.pid" "$SYSCONT_BIN_DIR/syscont-supervisor"
+log "test environment stopped (data kept in $SYSCONT_TEST_DATA, logs in $SYSCONT_TEST_LOGS)"

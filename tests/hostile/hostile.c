@@ -1,0 +1,399 @@
+/*
+ * hostile: a misbehaving process for syscont's bad-input tests.
+ *
+ * Built by the tests with `gcc -static -O2 -pthread` and bind-mounted into
+ * containers (and run on the host for the agent-socket peer test). Every mode
+ * prints "name result" lines, where result is "ok", an errno name, or a
+ * figure; the tests compare them with plain runc or with expected limits.
+ *
+ *   hostile efault                 bad pointers: path, open_how, sysinfo buffer
+ *   hostile unterminated           path strings running into a PROT_NONE page
+ *   hostile longpath               5000-byte path; a 4000-byte spelling of /proc/meminfo
+ *   hostile race SECONDS           a thread rewrites the path while opens are trapped
+ *   hostile flood SECONDS [PATH]   open+read+close PATH (default /proc/meminfo) in a loop
+ *   hostile timed N PATH           N open+read+close of PATH; prints elapsed ms and
+ *                                  the first line of the last read
+ *   hostile agent-peer SOCKET      send a valid ContainerProcessState with a real
+ *                                  seccomp listener fd; report whether the peer
+ *                                  closed the connection, and whether the
+ *                                  listener was dropped (trapped call -> ENOSYS)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+    switch (e) {
+    case 0: return "ok";
+    case EFAULT: return "EFAULT";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EINVAL: return "EINVAL";
+    case E2BIG: return "E2BIG";
+    case ENOSYS: return "ENOSYS";
+    case EXDEV: return "EXDEV";
+    case ELOOP: return "ELOOP";
+    case ENOTDIR: return "ENOTDIR";
+    case EINTR: return "EINTR";
+    case EMFILE: return "EMFILE";
+    default: {
+        static char buf[32];
+        snprintf(buf, sizeof buf, "errno%d", e);
+        return buf;
+    }
+    }
+}
+
+/* Result of a raw open-like syscall: "ok" (fd closed) or the errno name. */
+static const char *res(long r)
+{
+    if (r >= 0) {
+        close((int)r);
+        return "ok";
+    }
+    return errname(errno);
+}
+
+static long sys_openat2(int dirfd, const void *path, const void *how, size_t size)
+{
+    return syscall(SYS_openat2, dirfd, path, how, size);
+}
+
+/* Read the whole file at fd into buf (NUL-terminated); returns bytes read. */
+static ssize_t slurp(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+/* "MemTotal=<kB>" from the file at fd, or "read-error"/"no-MemTotal". */
+static const char *memtotal_of(int fd)
+{
+    static char out[64];
+    char buf[16384];
+    if (slurp(fd, buf, sizeof buf) < 0)
+        return errname(errno);
+    char *p = strstr(buf, "MemTotal:");
+    if (!p)
+        return "no-MemTotal";
+    snprintf(out, sizeof out, "MemTotal=%lld", strtoll(p + 9, NULL, 10));
+    return out;
+}
+
+static int mode_efault(void)
+{
+    struct open_how how = { .flags = O_RDONLY };
+    printf("open_ptr1 %s\n", res(syscall(SYS_open, (char *)1, O_RDONLY)));
+    printf("openat_ptr1 %s\n", res(syscall(SYS_openat, AT_FDCWD, (char *)1, O_RDONLY)));
+    printf("openat_kernel_ptr %s\n",
+           res(syscall(SYS_openat, AT_FDCWD, (char *)0xffffffffff600000UL, O_RDONLY)));
+    printf("openat2_path_ptr1 %s\n", res(sys_openat2(AT_FDCWD, (char *)1, &how, sizeof how)));
+    printf("openat2_how_ptr1 %s\n", res(sys_openat2(AT_FDCWD, "/proc/meminfo", (void *)1, sizeof how)));
+    printf("openat2_how_null %s\n", res(sys_openat2(AT_FDCWD, "/proc/meminfo", NULL, sizeof how)));
+    long r = syscall(SYS_sysinfo, (void *)1);
+    printf("sysinfo_ptr1 %s\n", r == 0 ? "ok" : errname(errno));
+    /* a read-only buffer: the kernel cannot write the result there */
+    void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r = syscall(SYS_sysinfo, ro);
+    printf("sysinfo_readonly %s\n", r == 0 ? "ok" : errname(errno));
+    /* a struct sysinfo straddling into a PROT_NONE page */
+    char *two = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(two + 4096, 4096, PROT_NONE);
+    r = syscall(SYS_sysinfo, two + 4096 - 16);
+    printf("sysinfo_straddle %s\n", r == 0 ? "ok" : errname(errno));
+    return 0;
+}
+
+static int mode_unterminated(void)
+{
+    char *two = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (two == MAP_FAILED)
+        return 2;
+    mprotect(two + 4096, 4096, PROT_NONE);
+    const char *s = "/proc/meminfo";
+    size_t n = strlen(s);
+    /* "/proc/meminfo" with no NUL, ending exactly at the guard page */
+    char *p = two + 4096 - n;
+    memcpy(p, s, n);
+    printf("meminfo_unterminated %s\n", res(syscall(SYS_openat, AT_FDCWD, p, O_RDONLY)));
+    printf("meminfo_unterminated_open %s\n", res(syscall(SYS_open, p, O_RDONLY)));
+    struct open_how how = { .flags = O_RDONLY };
+    printf("meminfo_unterminated_openat2 %s\n", res(sys_openat2(AT_FDCWD, p, &how, sizeof how)));
+    const char *e = "/etc/hostname";
+    n = strlen(e);
+    p = two + 4096 - n;
+    memcpy(p, e, n);
+    printf("hostname_unterminated %s\n", res(syscall(SYS_openat, AT_FDCWD, p, O_RDONLY)));
+    /* a whole page of slashes and no NUL: longer than PATH_MAX */
+    memset(two, '/', 4096);
+    printf("page_of_slashes %s\n", res(syscall(SYS_openat, AT_FDCWD, two, O_RDONLY)));
+    /* the path starts in the PROT_NONE page */
+    printf("path_in_guard_page %s\n", res(syscall(SYS_openat, AT_FDCWD, two + 4096, O_RDONLY)));
+    return 0;
+}
+
+static int mode_longpath(void)
+{
+    static char path[8192];
+    memset(path, 0, sizeof path);
+    strcpy(path, "/proc/");
+    memset(path + 6, 'a', 4994);
+    printf("path_5000 %s\n", res(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY)));
+    memset(path, 0, sizeof path);
+    strcpy(path, "/proc");
+    memset(path + 5, '/', 4096);
+    strcpy(path + 5 + 4096, "meminfo");
+    printf("meminfo_4108 %s\n", res(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY)));
+    /* 4000 bytes that still name /proc/meminfo */
+    memset(path, 0, sizeof path);
+    strcpy(path, "/proc");
+    memset(path + 5, '/', 3990);
+    strcpy(path + 5 + 3990, "meminfo");
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
+    if (fd < 0) {
+        printf("meminfo_4002 %s\n", errname(errno));
+    } else {
+        printf("meminfo_4002 %s\n", memtotal_of(fd));
+        close(fd);
+    }
+    /* a 300-byte component */
+    memset(path, 0, sizeof path);
+    strcpy(path, "/proc/");
+    memset(path + 6, 'm', 300);
+    printf("component_300 %s\n", res(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY)));
+    return 0;
+}
+
+static volatile int stop_flag;
+static char race_buf[64] = "/proc/meminfo";
+
+static void spin(void)
+{
+    for (volatile int i = 0; i < 2000; i++)
+        ;
+}
+
+static void *flipper(void *arg)
+{
+    (void)arg;
+    while (!stop_flag) {
+        memcpy(race_buf, "/etc/hostname", 14);
+        spin();
+        memcpy(race_buf, "/proc/meminfo", 14);
+        spin();
+        memcpy(race_buf, "/proc/uptime\0", 14);
+        spin();
+    }
+    return NULL;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int mode_race(double secs)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, flipper, NULL);
+    long opens = 0, meminfo = 0, uptime = 0, hostname = 0, errors = 0, other = 0;
+    double end = now() + secs;
+    char buf[16384];
+    while (now() < end) {
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, race_buf, O_RDONLY);
+        opens++;
+        if (fd < 0) {
+            errors++;
+            continue;
+        }
+        if (slurp(fd, buf, sizeof buf) < 0)
+            errors++;
+        else if (strncmp(buf, "MemTotal:", 9) == 0)
+            meminfo++;
+        else if (buf[0] >= '0' && buf[0] <= '9' && strchr(buf, '.'))
+            uptime++;
+        else if (buf[0])
+            hostname++;
+        else
+            other++;
+        close(fd);
+    }
+    stop_flag = 1;
+    pthread_join(t, NULL);
+    printf("race opens=%ld meminfo=%ld uptime=%ld hostname=%ld errors=%ld other=%ld\n", opens, meminfo,
+           uptime, hostname, errors, other);
+    return 0;
+}
+
+static int mode_flood(double secs, const char *path)
+{
+    long n = 0, bad = 0;
+    char buf[16384];
+    double end = now() + secs;
+    printf("flood started\n");
+    fflush(stdout);
+    while (now() < end) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0 || slurp(fd, buf, sizeof buf) <= 0)
+            bad++;
+        if (fd >= 0)
+            close(fd);
+        n++;
+    }
+    printf("flood opens=%ld bad=%ld\n", n, bad);
+    return bad ? 1 : 0;
+}
+
+static int mode_timed(long n, const char *path)
+{
+    char buf[16384];
+    buf[0] = 0;
+    long bad = 0;
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0 || slurp(fd, buf, sizeof buf) <= 0)
+            bad++;
+        if (fd >= 0)
+            close(fd);
+    }
+    double ms = (now() - t0) * 1000.0;
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = 0;
+    printf("timed n=%ld bad=%ld ms=%.0f first_line=%s\n", n, bad, ms, buf);
+    return 0;
+}
+
+/* A filter that notifies on getpriority and allows the rest; returns the
+ * listener fd. */
+static int install_listener(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpriority, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+static int mode_agent_peer(const char *sock)
+{
+    int lfd = install_listener();
+    if (lfd < 0) {
+        printf("listener %s\n", errname(errno));
+        return 2;
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+        printf("connect %s\n", errname(errno));
+        return 2;
+    }
+    printf("connect ok\n");
+    char json[1024];
+    int pid = getpid();
+    int len = snprintf(json, sizeof json,
+                       "{\"ociVersion\":\"1.0.2-dev\",\"fds\":[\"seccompFd\"],\"pid\":%d,"
+                       "\"metadata\":\"{\\\"v\\\":1,\\\"orig\\\":{}}\","
+                       "\"state\":{\"ociVersion\":\"1.0.2-dev\",\"id\":\"hostile-peer\","
+                       "\"status\":\"creating\",\"pid\":%d,\"bundle\":\"/nonexistent\"}}",
+                       pid, pid);
+    struct iovec iov = { .iov_base = json, .iov_len = (size_t)len };
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &lfd, sizeof(int));
+    ssize_t w = sendmsg(s, &m, MSG_NOSIGNAL);
+    printf("send %s\n", w < 0 ? errname(errno) : "ok");
+    /* Wait up to 5 s for the supervisor to close the connection. */
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    int pr = poll(&p, 1, 5000);
+    char b;
+    if (pr == 1 && recv(s, &b, 1, 0) <= 0)
+        printf("peer closed\n");
+    else
+        printf("peer open\n");
+    close(s);
+    close(lfd);
+    /* If nobody else holds the listener, the trapped call fails with ENOSYS;
+     * a supervisor that kept the fd would answer it instead. */
+    alarm(10);
+    long r = syscall(SYS_getpriority, 0, 0);
+    printf("trapped %s\n", r < 0 ? errname(errno) : "answered");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        fprintf(stderr, "usage: hostile MODE ...\n");
+        return 2;
+    }
+    const char *m = argv[1];
+    if (!strcmp(m, "efault"))
+        return mode_efault();
+    if (!strcmp(m, "unterminated"))
+        return mode_unterminated();
+    if (!strcmp(m, "longpath"))
+        return mode_longpath();
+    if (!strcmp(m, "race") && argc >= 3)
+        return mode_race(atof(argv[2]));
+    if (!strcmp(m, "flood") && argc >= 3)
+        return mode_flood(atof(argv[2]), argc >= 4 ? argv[3] : "/proc/meminfo");
+    if (!strcmp(m, "timed") && argc >= 4)
+        return mode_timed(atol(argv[2]), argv[3]);
+    if (!strcmp(m, "agent-peer") && argc >= 3)
+        return mode_agent_peer(argv[2]);
+    fprintf(stderr, "hostile: unknown mode or missing argument: %s\n", m);
+    return 2;
+}
