@@ -35,7 +35,11 @@ fn parity(user: Option<&str>) -> (Out, Out) {
 #[track_caller]
 fn expect(base: &Out, case: &str, want: &str) {
     let kv = kv_lines(&base.stdout);
-    assert_eq!(kv.get(case).map(String::as_str), Some(want), "case {case} under plain runc:\n{base}");
+    assert_eq!(
+        kv.get(case).map(String::as_str),
+        Some(want),
+        "case {case} under plain runc:\n{base}"
+    );
 }
 
 #[test]

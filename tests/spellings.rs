@@ -18,7 +18,9 @@ fn check_spellings(out: &Out, as_root: bool) {
         let ok = if case.starts_with("fake_") {
             v == "MemTotal=1"
         } else if case.starts_with("uptime_") {
-            v.strip_prefix("up=").and_then(|s| s.parse::<f64>().ok()).is_some_and(|u| u < 120.0)
+            v.strip_prefix("up=")
+                .and_then(|s| s.parse::<f64>().ok())
+                .is_some_and(|u| u < 120.0)
         } else if case.starts_with("online_") {
             v == "online=0"
         } else {
@@ -29,31 +31,55 @@ fn check_spellings(out: &Out, as_root: bool) {
         }
     }
     let expected = if as_root { 36 } else { 34 };
-    assert_eq!(seen, expected, "spellings.py printed {seen} cases, expected {expected}:\n{out}");
-    assert!(bad.is_empty(), "wrong results for:\n  {}\nfull output:\n{out}", bad.join("\n  "));
+    assert_eq!(
+        seen, expected,
+        "spellings.py printed {seen} cases, expected {expected}:\n{out}"
+    );
+    assert!(
+        bad.is_empty(),
+        "wrong results for:\n  {}\nfull output:\n{out}",
+        bad.join("\n  ")
+    );
 }
 
 #[test]
 fn every_spelling_from_init() {
     let env = require_env!();
-    let out = env.run(BOOKWORM).limited().fixtures().cmd(&["python3", "/fixtures/spellings.py"]).ok();
+    let out = env
+        .run(BOOKWORM)
+        .limited()
+        .fixtures()
+        .cmd(&["python3", "/fixtures/spellings.py"])
+        .ok();
     check_spellings(&out, true);
 }
 
 #[test]
 fn every_spelling_as_non_root() {
     let env = require_env!();
-    let out = env.run(BOOKWORM).limited().user("1000").fixtures().cmd(&["python3", "/fixtures/spellings.py"]).ok();
+    let out = env
+        .run(BOOKWORM)
+        .limited()
+        .user("1000")
+        .fixtures()
+        .cmd(&["python3", "/fixtures/spellings.py"])
+        .ok();
     check_spellings(&out, false);
 }
 
 #[test]
 fn every_spelling_through_docker_exec_as_root_and_non_root() {
     let env = require_env!();
-    let c = env.run(BOOKWORM).limited().fixtures().start(&["sleep", "300"]);
+    let c = env
+        .run(BOOKWORM)
+        .limited()
+        .fixtures()
+        .start(&["sleep", "300"]);
     let out = c.exec(&["python3", "/fixtures/spellings.py"]).ok();
     check_spellings(&out, true);
-    let out = c.exec_opts(&["-u", "1000"], &["python3", "/fixtures/spellings.py"]).ok();
+    let out = c
+        .exec_opts(&["-u", "1000"], &["python3", "/fixtures/spellings.py"])
+        .ok();
     check_spellings(&out, false);
 }
 
@@ -75,7 +101,11 @@ fn check_cat(out: &Out) {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 9, "nine spellings expected:\n{out}");
     for l in lines {
-        assert_eq!(meminfo_kb(l, "MemTotal"), Some(MEM_LIMIT_KB), "line {l:?}:\n{out}");
+        assert_eq!(
+            meminfo_kb(l, "MemTotal"),
+            Some(MEM_LIMIT_KB),
+            "line {l:?}:\n{out}"
+        );
     }
 }
 
@@ -83,7 +113,13 @@ fn check_cat(out: &Out) {
 fn cat_spellings_busybox_root_and_non_root() {
     let env = require_env!();
     check_cat(&env.run(BUSYBOX).limited().sh(CAT_SPELLINGS).ok());
-    check_cat(&env.run(BUSYBOX).limited().user("1000").sh(CAT_SPELLINGS).ok());
+    check_cat(
+        &env.run(BUSYBOX)
+            .limited()
+            .user("1000")
+            .sh(CAT_SPELLINGS)
+            .ok(),
+    );
 }
 
 #[test]
@@ -91,10 +127,19 @@ fn cat_spellings_coreutils_through_exec() {
     let env = require_env!();
     let c = env.run(BOOKWORM).limited().start(&["sleep", "300"]);
     check_cat(&c.sh(CAT_SPELLINGS).ok());
-    check_cat(&c.exec_opts(&["-u", "1000"], &["sh", "-c", CAT_SPELLINGS]).ok());
+    check_cat(
+        &c.exec_opts(&["-u", "1000"], &["sh", "-c", CAT_SPELLINGS])
+            .ok(),
+    );
     // a process started by the exec'd shell, not the exec'd process itself
-    let out = c.sh("sh -c 'sh -c \"cat /proc/meminfo\"' | grep MemTotal").ok();
-    assert_eq!(meminfo_kb(&out.stdout, "MemTotal"), Some(MEM_LIMIT_KB), "{out}");
+    let out = c
+        .sh("sh -c 'sh -c \"cat /proc/meminfo\"' | grep MemTotal")
+        .ok();
+    assert_eq!(
+        meminfo_kb(&out.stdout, "MemTotal"),
+        Some(MEM_LIMIT_KB),
+        "{out}"
+    );
 }
 
 #[test]
@@ -104,5 +149,8 @@ fn exec_into_a_running_container_sees_its_start_time() {
     std::thread::sleep(Duration::from_secs(3));
     let out = c.exec(&["cat", "/proc/uptime"]).ok();
     let up = uptime_secs(&out.stdout).expect("uptime");
-    assert!((2.5..60.0).contains(&up), "exec'd process should see the container's uptime (>= 3 s):\n{out}");
+    assert!(
+        (2.5..60.0).contains(&up),
+        "exec'd process should see the container's uptime (>= 3 s):\n{out}"
+    );
 }

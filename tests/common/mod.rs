@@ -95,23 +95,41 @@ fn check_env() -> Result<Env, String> {
         return Err("the integration tests need root".into());
     }
     let env = Env {
-        docker_host: std::env::var("SYSCONT_TEST_DOCKER_HOST").unwrap_or_else(|_| DEFAULT_DOCKER_HOST.into()),
+        docker_host: std::env::var("SYSCONT_TEST_DOCKER_HOST")
+            .unwrap_or_else(|_| DEFAULT_DOCKER_HOST.into()),
         state_dir: std::env::var_os("SYSCONT_TEST_STATE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
         runtime: std::env::var("SYSCONT_TEST_RUNTIME").unwrap_or_else(|_| "syscont-runc".into()),
     };
-    let v = raw_docker(&env.docker_host, &["info", "--format", "{{json .Runtimes}}"], DEFAULT_TIMEOUT);
+    let v = raw_docker(
+        &env.docker_host,
+        &["info", "--format", "{{json .Runtimes}}"],
+        DEFAULT_TIMEOUT,
+    );
     if v.status != 0 {
-        return Err(format!("no test dockerd on {}: {}", env.docker_host, v.stderr.trim()));
+        return Err(format!(
+            "no test dockerd on {}: {}",
+            env.docker_host,
+            v.stderr.trim()
+        ));
     }
     if !v.stdout.contains(&format!("\"{}\"", env.runtime)) {
-        return Err(format!("dockerd on {} has no runtime named {}", env.docker_host, env.runtime));
+        return Err(format!(
+            "dockerd on {} has no runtime named {}",
+            env.docker_host, env.runtime
+        ));
     }
     for image in [BUSYBOX, BOOKWORM] {
-        let i = raw_docker(&env.docker_host, &["image", "inspect", "--format", "{{.Id}}", image], DEFAULT_TIMEOUT);
+        let i = raw_docker(
+            &env.docker_host,
+            &["image", "inspect", "--format", "{{.Id}}", image],
+            DEFAULT_TIMEOUT,
+        );
         if i.status != 0 {
-            return Err(format!("image {image} is missing (scripts/images.sh builds it)"));
+            return Err(format!(
+                "image {image} is missing (scripts/images.sh builds it)"
+            ));
         }
     }
     if env.is_syscont() {
@@ -246,7 +264,10 @@ pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> Out {
 }
 
 fn raw_docker(host: &str, args: &[&str], timeout: Duration) -> Out {
-    run_cmd(Command::new("docker").env("DOCKER_HOST", host).args(args), timeout)
+    run_cmd(
+        Command::new("docker").env("DOCKER_HOST", host).args(args),
+        timeout,
+    )
 }
 
 /// A process-wide limit on containers started at once: the machine is small
@@ -324,7 +345,10 @@ impl Run {
 
     /// `--memory 256m --cpuset-cpus 0`.
     pub fn limited(self) -> Run {
-        self.opt("--memory").opt(MEM_LIMIT).opt("--cpuset-cpus").opt(CPUSET)
+        self.opt("--memory")
+            .opt(MEM_LIMIT)
+            .opt("--cpuset-cpus")
+            .opt(CPUSET)
     }
 
     pub fn opt(mut self, o: &str) -> Run {
@@ -344,13 +368,15 @@ impl Run {
     /// Mount `tests/fixtures` read-only at [`FIXTURES`].
     pub fn fixtures(self) -> Run {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        self.opt("-v").opt(&format!("{}:{FIXTURES}:ro", src.display()))
+        self.opt("-v")
+            .opt(&format!("{}:{FIXTURES}:ro", src.display()))
     }
 
     /// Mount the hostile helper read-only at [`HOSTILE`].
     pub fn hostile(self) -> Run {
         let bin = hostile_bin();
-        self.opt("-v").opt(&format!("{}:{HOSTILE}:ro", bin.display()))
+        self.opt("-v")
+            .opt(&format!("{}:{HOSTILE}:ro", bin.display()))
     }
 
     fn base_args(&self, detach: bool) -> Vec<String> {
@@ -379,7 +405,12 @@ impl Run {
         let _slot = Slot::take();
         let mut a = self.base_args(false);
         a.extend(cmd.iter().map(|s| s.to_string()));
-        run_cmd(Command::new("docker").env("DOCKER_HOST", &self.docker_host).args(&a), self.timeout)
+        run_cmd(
+            Command::new("docker")
+                .env("DOCKER_HOST", &self.docker_host)
+                .args(&a),
+            self.timeout,
+        )
     }
 
     /// `sh -c SCRIPT` in a new container.
@@ -393,10 +424,18 @@ impl Run {
         a.extend(cmd.iter().map(|s| s.to_string()));
         let out = {
             let _slot = Slot::take();
-            run_cmd(Command::new("docker").env("DOCKER_HOST", &self.docker_host).args(&a), self.timeout)
+            run_cmd(
+                Command::new("docker")
+                    .env("DOCKER_HOST", &self.docker_host)
+                    .args(&a),
+                self.timeout,
+            )
         };
         assert_eq!(out.status, 0, "docker run -d failed:\n{out}");
-        Container { docker_host: self.docker_host.clone(), id: out.stdout.trim().to_string() }
+        Container {
+            docker_host: self.docker_host.clone(),
+            id: out.stdout.trim().to_string(),
+        }
     }
 }
 
@@ -436,7 +475,10 @@ impl Container {
             if l.stdout.contains(needle) || l.stderr.contains(needle) {
                 return;
             }
-            assert!(start.elapsed() < timeout, "container never printed {needle:?}:\n{l}");
+            assert!(
+                start.elapsed() < timeout,
+                "container never printed {needle:?}:\n{l}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -461,7 +503,11 @@ pub fn assert_supervisor_serving(env: &Env) {
             panic!("supervisor no longer serving: {e}");
         }
     }
-    let out = env.run(BUSYBOX).limited().cmd(&["cat", "/proc/meminfo"]).ok();
+    let out = env
+        .run(BUSYBOX)
+        .limited()
+        .cmd(&["cat", "/proc/meminfo"])
+        .ok();
     assert_eq!(
         meminfo_kb(&out.stdout, "MemTotal"),
         Some(MEM_LIMIT_KB),
@@ -478,7 +524,8 @@ pub fn hostile_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/hostile.c");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}", std::process::id()));
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir for hostile");
         let bin = dir.join("hostile");
         run_cmd(
@@ -516,27 +563,42 @@ impl Bundle {
     /// A bundle whose process runs ARGS, with an optional memory limit.
     pub fn busybox(args: &[&str], memory_limit: Option<u64>) -> Bundle {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = tempfile::Builder::new().prefix("syscont-bundle").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("syscont-bundle")
+            .tempdir()
+            .expect("tempdir");
         let rootfs = dir.path().join("rootfs");
         for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
             std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy /bin/busybox (busybox-static)");
-        for app in ["sh", "cat", "free", "grep", "head", "nproc", "sleep", "echo", "ls"] {
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("copy /bin/busybox (busybox-static)");
+        for app in [
+            "sh", "cat", "free", "grep", "head", "nproc", "sleep", "echo", "ls",
+        ] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(app)).expect("symlink");
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("group");
-        run_cmd(Command::new("runc").arg("spec").arg("--bundle").arg(dir.path()), DEFAULT_TIMEOUT).ok();
+        run_cmd(
+            Command::new("runc")
+                .arg("spec")
+                .arg("--bundle")
+                .arg(dir.path()),
+            DEFAULT_TIMEOUT,
+        )
+        .ok();
         let cfg_path = dir.path().join("config.json");
         let mut cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&cfg_path).expect("read config.json")).expect("parse config.json");
+            serde_json::from_slice(&std::fs::read(&cfg_path).expect("read config.json"))
+                .expect("parse config.json");
         cfg["process"]["terminal"] = false.into();
         cfg["process"]["args"] = args.iter().map(|s| serde_json::Value::from(*s)).collect();
         if let Some(limit) = memory_limit {
             cfg["linux"]["resources"]["memory"] = serde_json::json!({ "limit": limit });
         }
-        std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write config.json");
+        std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).expect("json"))
+            .expect("write config.json");
         let id = format!(
             "syscont-test-{}-{}",
             std::process::id(),
@@ -559,7 +621,10 @@ impl Bundle {
             }
             Engine::Syscont(state_dir) => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_syscont-runc"));
-                c.arg("--syscont-state-dir").arg(state_dir).arg("--root").arg(self.runc_root());
+                c.arg("--syscont-state-dir")
+                    .arg(state_dir)
+                    .arg("--root")
+                    .arg(self.runc_root());
                 c
             }
         }
@@ -569,31 +634,47 @@ impl Bundle {
     pub fn run(&self, engine: &Engine) -> Out {
         let _slot = Slot::take();
         let mut c = self.engine_cmd(engine);
-        c.arg("run").arg("--bundle").arg(self.dir.path()).arg(&self.id);
+        c.arg("run")
+            .arg("--bundle")
+            .arg(self.dir.path())
+            .arg(&self.id);
         run_cmd(&mut c, DEFAULT_TIMEOUT)
     }
 
     /// `ENGINE create --bundle DIR ID`.
     pub fn create(&self, engine: &Engine) -> Out {
         let mut c = self.engine_cmd(engine);
-        c.arg("create").arg("--bundle").arg(self.dir.path()).arg(&self.id);
+        c.arg("create")
+            .arg("--bundle")
+            .arg(self.dir.path())
+            .arg(&self.id);
         run_cmd(&mut c, DEFAULT_TIMEOUT)
     }
 
     /// Ids listed by `runc --root … list -q`.
     pub fn listed(&self) -> Vec<String> {
         let out = run_cmd(
-            Command::new("runc").arg("--root").arg(self.runc_root()).args(["list", "-q"]),
+            Command::new("runc")
+                .arg("--root")
+                .arg(self.runc_root())
+                .args(["list", "-q"]),
             DEFAULT_TIMEOUT,
         );
-        out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+        out.stdout
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = run_cmd(
-            Command::new("runc").arg("--root").arg(self.runc_root()).args(["delete", "-f", &self.id]),
+            Command::new("runc")
+                .arg("--root")
+                .arg(self.runc_root())
+                .args(["delete", "-f", &self.id]),
             DEFAULT_TIMEOUT,
         );
     }
@@ -623,7 +704,8 @@ pub fn host_meminfo_kb(key: &str) -> u64 {
 }
 
 pub fn host_uptime() -> f64 {
-    uptime_secs(&std::fs::read_to_string("/proc/uptime").expect("host /proc/uptime")).expect("host uptime")
+    uptime_secs(&std::fs::read_to_string("/proc/uptime").expect("host /proc/uptime"))
+        .expect("host uptime")
 }
 
 pub fn host_cpu_count() -> usize {
