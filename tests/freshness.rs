@@ -45,7 +45,7 @@ fn rewinding_readers_see_fresh_values() {
     );
     let (a, b) = pair(&kv, "stat_rewind");
     assert!(
-        b - a >= 50.0,
+        b - a >= 20.0,
         "/proc/stat cpu ticks should grow after 1 s of busy loop ({a} -> {b}):\n{out}"
     );
 }
