@@ -64,7 +64,9 @@ pub fn replace(fd: BorrowedFd<'_>, data: &[u8]) -> Result<()> {
 /// If `link` (a `/proc/<pid>/fd/<n>` target) names one of our memfds,
 /// return its kind.
 pub fn kind_of_link(link: &[u8]) -> Option<&str> {
-    let rest = link.strip_prefix(b"/memfd:")?.strip_prefix(NAME_PREFIX.as_bytes())?;
+    let rest = link
+        .strip_prefix(b"/memfd:")?
+        .strip_prefix(NAME_PREFIX.as_bytes())?;
     let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
     std::str::from_utf8(&rest[..end]).ok()
 }

@@ -70,12 +70,13 @@ impl AsRawFd for NotifyFd {
 impl NotifyFd {
     /// Take ownership of `fd` after checking that it is a seccomp listener.
     pub fn new(fd: OwnedFd) -> Result<Self> {
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| {
-            KernelError::Sys {
-                op: "readlink listener fd",
-                source: e,
-            }
-        })?;
+        let link =
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| {
+                KernelError::Sys {
+                    op: "readlink listener fd",
+                    source: e,
+                }
+            })?;
         if link.as_os_str() != "anon_inode:seccomp notify" {
             return Err(KernelError::Invalid(format!(
                 "fd is not a seccomp listener ({})",
@@ -145,7 +146,13 @@ impl NotifyFd {
     pub fn id_valid(&self, id: u64) -> bool {
         let mut id = id;
         // SAFETY: the ioctl reads one u64 through the pointer.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) };
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+                &mut id,
+            )
+        };
         r == 0
     }
 
@@ -163,7 +170,13 @@ impl NotifyFd {
             flags,
         };
         // SAFETY: the pointer is to a valid seccomp_notif_resp.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &mut resp,
+            )
+        };
         if r != 0 {
             return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_SEND"));
         }
@@ -183,7 +196,13 @@ impl NotifyFd {
         };
         // SAFETY: the pointer is to a valid seccomp_notif_addfd; srcfd is a
         // valid fd borrowed for the duration of the call.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut addfd) };
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &mut addfd,
+            )
+        };
         if r < 0 {
             return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_ADDFD"));
         }

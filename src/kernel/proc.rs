@@ -18,10 +18,11 @@ fn last_number(line: &str) -> Option<u32> {
 
 /// Read `NStgid` and `NSpid` of host tid `tid`.
 pub fn ns_ids(tid: u32) -> Result<NsIds> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|e| KernelError::Sys {
-        op: "read /proc/<pid>/status",
-        source: e,
-    })?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|e| KernelError::Sys {
+            op: "read /proc/<pid>/status",
+            source: e,
+        })?;
     let mut tgid = None;
     let mut ntid = None;
     for line in status.lines() {
@@ -33,7 +34,9 @@ pub fn ns_ids(tid: u32) -> Result<NsIds> {
     }
     match (tgid, ntid) {
         (Some(tgid), Some(tid)) => Ok(NsIds { tgid, tid }),
-        _ => Err(KernelError::Invalid(format!("/proc/{tid}/status has no NStgid/NSpid"))),
+        _ => Err(KernelError::Invalid(format!(
+            "/proc/{tid}/status has no NStgid/NSpid"
+        ))),
     }
 }
 
@@ -48,10 +51,11 @@ pub fn link_target(pid: u32, what: &str) -> Result<Vec<u8>> {
 
 /// Host pid of the thread-group leader of host tid `tid` (`Tgid:`).
 pub fn tgid(tid: u32) -> Result<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|e| KernelError::Sys {
-        op: "read /proc/<pid>/status",
-        source: e,
-    })?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|e| KernelError::Sys {
+            op: "read /proc/<pid>/status",
+            source: e,
+        })?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:").and_then(last_number))

@@ -38,7 +38,9 @@ fn readv(pid: u32, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, i32>
     // address yields EFAULT, never undefined behaviour here.
     let r = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
     if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT))
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EFAULT))
     } else {
         Ok(r as usize)
     }
@@ -182,7 +184,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         first[PAGE - 1] = b'x';
-        assert_eq!(read_cstring(pid, p as u64 + 10, 4096).unwrap(), CString::Unterminated);
+        assert_eq!(
+            read_cstring(pid, p as u64 + 10, 4096).unwrap(),
+            CString::Unterminated
+        );
         // SAFETY: unmapping what we mapped.
         unsafe { libc::munmap(p, 2 * PAGE) };
     }

@@ -227,15 +227,27 @@ mod tests {
         ] {
             assert!(lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }
-        for p in [&b"/etc/hostname"[..], b"/proc/../etc/x", b"/usr/lib/proc/x", b"/", b"/dev/null"] {
+        for p in [
+            &b"/etc/hostname"[..],
+            b"/proc/../etc/x",
+            b"/usr/lib/proc/x",
+            b"/",
+            b"/dev/null",
+        ] {
             assert!(!lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }
     }
 
     #[test]
     fn self_rewrite() {
-        assert_eq!(rewrite_self(b"/proc/self/status", false, 7, 9).unwrap(), b"/proc/7/status");
-        assert_eq!(rewrite_self(b"//proc/./self/fd/3", false, 7, 9).unwrap(), b"//proc/./7/fd/3");
+        assert_eq!(
+            rewrite_self(b"/proc/self/status", false, 7, 9).unwrap(),
+            b"/proc/7/status"
+        );
+        assert_eq!(
+            rewrite_self(b"//proc/./self/fd/3", false, 7, 9).unwrap(),
+            b"//proc/./7/fd/3"
+        );
         assert_eq!(
             rewrite_self(b"/proc/thread-self/stat", false, 7, 9).unwrap(),
             b"/proc/7/task/9/stat"
@@ -250,7 +262,11 @@ mod tests {
         let me = std::process::id();
         let want = file_id(&open_path("/proc/meminfo").unwrap()).unwrap();
         assert_eq!(want.fs_magic, PROC_MAGIC);
-        for p in [&b"/proc/meminfo"[..], b"//proc/./meminfo", b"/proc/../proc/meminfo"] {
+        for p in [
+            &b"/proc/meminfo"[..],
+            b"//proc/./meminfo",
+            b"/proc/../proc/meminfo",
+        ] {
             let got = identify(me, Base::Root, p, false, RESOLVE_IN_ROOT).unwrap();
             assert_eq!(got, want);
         }

@@ -117,13 +117,18 @@ impl Pending {
         if text.is_empty() {
             return Ok(Progress::More);
         }
-        let mut de = serde_json::Deserializer::from_slice(text).into_iter::<ContainerProcessState>();
+        let mut de =
+            serde_json::Deserializer::from_slice(text).into_iter::<ContainerProcessState>();
         match de.next() {
             None => Ok(Progress::More),
             Some(Err(e)) if e.is_eof() => Ok(Progress::More),
             Some(Err(e)) => Err(AgentError::Json(e)),
             Some(Ok(state)) => {
-                let names = state.fds.iter().filter(|n| n.as_str() == "seccompFd").count();
+                let names = state
+                    .fds
+                    .iter()
+                    .filter(|n| n.as_str() == "seccompFd")
+                    .count();
                 if names != 1 || state.fds.len() != 1 || self.fds.len() != 1 {
                     return Err(AgentError::Fds {
                         names: state.fds.len(),
@@ -141,7 +146,10 @@ impl Pending {
 /// `SCM_RIGHTS` fds (taken into `OwnedFd` at once, so a refused connection
 /// closes them). `Ok(None)` means the peer closed; `WouldBlock` is returned
 /// as an error of kind `WouldBlock`.
-pub fn receive(stream: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<Option<(usize, Vec<OwnedFd>)>> {
+pub fn receive(
+    stream: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> std::io::Result<Option<(usize, Vec<OwnedFd>)>> {
     let raw: RawFd = stream.as_raw_fd();
     let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
     let mut iov = [std::io::IoSliceMut::new(buf)];
@@ -204,16 +212,25 @@ mod tests {
         for s in arr {
             let mut p = Pending::default();
             let payload = serde_json::to_vec(&s["payload"]).unwrap();
-            assert!(matches!(p.feed(&payload, vec![memfd()]).unwrap(), Progress::Done(_)));
+            assert!(matches!(
+                p.feed(&payload, vec![memfd()]).unwrap(),
+                Progress::Done(_)
+            ));
         }
     }
 
     #[test]
     fn refuses_bad_input() {
         let mut p = Pending::default();
-        assert!(matches!(p.feed(b"garbage{", vec![]), Err(AgentError::Json(_))));
+        assert!(matches!(
+            p.feed(b"garbage{", vec![]),
+            Err(AgentError::Json(_))
+        ));
         let mut p = Pending::default();
-        assert!(matches!(p.feed(SAMPLE.as_bytes(), vec![]), Err(AgentError::Fds { .. })));
+        assert!(matches!(
+            p.feed(SAMPLE.as_bytes(), vec![]),
+            Err(AgentError::Fds { .. })
+        ));
         let mut p = Pending::default();
         assert!(matches!(
             p.feed(SAMPLE.as_bytes(), vec![memfd(), memfd()]),

@@ -23,12 +23,18 @@ impl FileTable {
     pub fn from_host() -> Self {
         let mut by_id = HashMap::new();
         for f in EmulatedFile::ALL {
-            let opened: std::io::Result<OwnedFd> = std::fs::File::open(f.host_path()).map(OwnedFd::from);
-            match opened.map_err(|e| e.to_string()).and_then(|fd| file_id(&fd).map_err(|e| e.to_string())) {
+            let opened: std::io::Result<OwnedFd> =
+                std::fs::File::open(f.host_path()).map(OwnedFd::from);
+            match opened
+                .map_err(|e| e.to_string())
+                .and_then(|fd| file_id(&fd).map_err(|e| e.to_string()))
+            {
                 Ok(id) => {
                     by_id.insert(id, f);
                 }
-                Err(e) => tracing::warn!(file = f.host_path(), error = %e, "not emulated: host file unavailable"),
+                Err(e) => {
+                    tracing::warn!(file = f.host_path(), error = %e, "not emulated: host file unavailable")
+                }
             }
         }
         FileTable { by_id }

@@ -103,7 +103,8 @@ impl Server {
         if unsafe { libc::geteuid() } != 0 {
             return Err(SupervisorError::NotRoot);
         }
-        std::fs::create_dir_all(state_dir).map_err(io_err(format!("create {}", state_dir.display())))?;
+        std::fs::create_dir_all(state_dir)
+            .map_err(io_err(format!("create {}", state_dir.display())))?;
         std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_err(format!("chmod 0700 {}", state_dir.display())))?;
         let lock = lock_state_dir(state_dir)?;
@@ -114,7 +115,8 @@ impl Server {
         mask.add(Signal::SIGTERM);
         mask.add(Signal::SIGINT);
         mask.add(Signal::SIGHUP);
-        mask.thread_block().map_err(|e| io_err("block signals".into())(e.into()))?;
+        mask.thread_block()
+            .map_err(|e| io_err("block signals".into())(e.into()))?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| io_err("signalfd".into())(e.into()))?;
         let reg = poll.registry();
@@ -122,8 +124,12 @@ impl Server {
             .map_err(io_err("watch agent socket".into()))?;
         reg.register(&mut stats_listener, STATS, Interest::READABLE)
             .map_err(io_err("watch stats socket".into()))?;
-        reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNALS, Interest::READABLE)
-            .map_err(io_err("watch signals".into()))?;
+        reg.register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )
+        .map_err(io_err("watch signals".into()))?;
         let waker = Arc::new(Waker::new(reg, WAKER).map_err(io_err("waker".into()))?);
         let (to_main_tx, to_main_rx) = mpsc::channel();
         let files = FileTable::from_host();
@@ -209,7 +215,10 @@ impl Server {
             };
             let uid = getsockopt(&stream, PeerCredentials).map(|c| c.uid());
             if uid != Ok(0) {
-                self.shared.stats.refused_peer.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .refused_peer
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.refuse("peer is not root", &format!("{uid:?}"));
                 continue;
             }
@@ -245,7 +254,9 @@ impl Server {
     fn read_conn(&mut self, token: Token) {
         let mut buf = [0u8; 8192];
         loop {
-            let Some(conn) = self.conns.get_mut(&token) else { return };
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
             let got = agent::receive(conn.stream.as_fd(), &mut buf);
             let progress = match got {
                 Ok(Some((n, fds))) => conn.pending.feed(&buf[..n], fds),
@@ -345,7 +356,12 @@ impl Server {
         };
         for _attempt in 0..2 {
             if !self.workers.contains_key(&id) {
-                match worker::spawn(id.clone(), self.shared.clone(), self.to_main_tx.clone(), self.waker.clone()) {
+                match worker::spawn(
+                    id.clone(),
+                    self.shared.clone(),
+                    self.to_main_tx.clone(),
+                    self.waker.clone(),
+                ) {
                     Ok(h) => {
                         self.workers.insert(id.clone(), h);
                     }
@@ -355,7 +371,9 @@ impl Server {
                     }
                 }
             }
-            let Some(h) = self.workers.get_mut(&id) else { return };
+            let Some(h) = self.workers.get_mut(&id) else {
+                return;
+            };
             match h.send(p) {
                 Ok(()) => return,
                 Err(back) => {
@@ -371,7 +389,11 @@ impl Server {
         while let Ok(msg) = self.to_main_rx.try_recv() {
             match msg {
                 ToMain::Idle { id, seq } => {
-                    let idle = self.workers.get(&id).map(|h| h.sent == seq).unwrap_or(false);
+                    let idle = self
+                        .workers
+                        .get(&id)
+                        .map(|h| h.sent == seq)
+                        .unwrap_or(false);
                     if idle {
                         if let Some(h) = self.workers.remove(&id) {
                             h.close();

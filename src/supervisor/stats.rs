@@ -29,7 +29,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 4] = [Outcome::Emulated, Outcome::Continued, Outcome::Errno, Outcome::Gone];
+    const ALL: [Outcome; 4] = [
+        Outcome::Emulated,
+        Outcome::Continued,
+        Outcome::Errno,
+        Outcome::Gone,
+    ];
 }
 
 const BUCKETS: usize = 24;
@@ -160,7 +165,10 @@ impl SysSnapshot {
 
     fn add(&mut self, c: &SysCounters) {
         let before = self.total();
-        let v: Vec<u64> = Outcome::ALL.iter().map(|o| c.by_outcome[*o as usize].load(Relaxed)).collect();
+        let v: Vec<u64> = Outcome::ALL
+            .iter()
+            .map(|o| c.by_outcome[*o as usize].load(Relaxed))
+            .collect();
         self.emulated += v[0];
         self.continued += v[1];
         self.errno += v[2];
@@ -170,7 +178,9 @@ impl SysSnapshot {
         if n > 0 {
             self.mean_us = (self.mean_us * before as f64 + total_ns / 1000.0) / n as f64;
         }
-        self.max_us = self.max_us.max(c.latency_ns_max.load(Relaxed) as f64 / 1000.0);
+        self.max_us = self
+            .max_us
+            .max(c.latency_ns_max.load(Relaxed) as f64 / 1000.0);
         if self.histogram.is_empty() {
             self.histogram = (0..BUCKETS).map(|i| (1u64 << i, 0)).collect();
         }
@@ -210,7 +220,10 @@ impl Stats {
             .remove(id);
         if let Some(c) = gone {
             self.containers_gone.fetch_add(1, Relaxed);
-            self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+            self.retired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(c);
         }
     }
 
@@ -223,8 +236,11 @@ impl Stats {
             .values()
             .cloned()
             .collect();
-        let retired: Vec<Arc<ContainerCounters>> =
-            self.retired.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let retired: Vec<Arc<ContainerCounters>> = self
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut totals: BTreeMap<String, SysSnapshot> = BTreeMap::new();
         for c in live.iter().chain(retired.iter()) {
             for sys in Sys::ALL {

@@ -3,33 +3,36 @@
 //! container. A slow, stopped or flooding container therefore only ever
 //! delays itself.
 //!
-//! The main loop hands over new fds through a channel and a `mio::Waker`.
+//! The loop is a level-triggered `poll(2)` over the container's listener
+//! fds and one eventfd: per notification that is `poll`, `NOTIF_RECV` and
+//! the answer, the fewest syscalls a multi-fd loop can do (an edge-triggered
+//! epoll needs a zero-timeout poll before every receive, since `NOTIF_RECV`
+//! blocks even on a non-blocking fd). Each ready fd gets one notification
+//! per round, so one flooding process cannot starve the container's others.
+//!
+//! The main loop hands over new fds through a channel and the eventfd.
 //! When the last process of the container has gone the worker reports
 //! itself idle; the main loop then drops the channel (unless a new fd is in
 //! flight) and the worker exits.
 
-use std::collections::VecDeque;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::Waker;
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::agent_meta::{ListenerMetadata, OrigAction};
 use crate::emulate::ContainerSource;
 use crate::kernel::arch::{Sys, SyscallTable};
-use crate::kernel::notify::{NotifyFd, Readiness, Reply};
+use crate::kernel::notify::{NotifyFd, Reply};
 use crate::supervisor::files::FileTable;
 use crate::supervisor::handlers::{self, Action, Ctx};
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
-
-const WAKER: Token = Token(usize::MAX);
-/// Notifications served from one fd before the others get a turn.
-const BUDGET: usize = 64;
 
 /// State shared by every loop of the supervisor.
 #[derive(Debug)]
@@ -65,7 +68,7 @@ pub enum ToMain {
 #[derive(Debug)]
 pub struct WorkerHandle {
     tx: Sender<NewProcess>,
-    waker: Arc<Waker>,
+    waker: Arc<EventFd>,
     /// Sequence number of the last fd sent.
     pub sent: u64,
 }
@@ -76,7 +79,7 @@ impl WorkerHandle {
         self.sent += 1;
         p.seq = self.sent;
         self.tx.send(p).map_err(|e| e.0)?;
-        let _ = self.waker.wake();
+        let _ = self.waker.write(1);
         Ok(())
     }
 
@@ -84,7 +87,7 @@ impl WorkerHandle {
     pub fn close(self) {
         let waker = self.waker.clone();
         drop(self.tx);
-        let _ = waker.wake();
+        let _ = waker.write(1);
     }
 }
 
@@ -98,7 +101,7 @@ struct Worker {
     id: String,
     shared: Arc<Shared>,
     counters: Arc<ContainerCounters>,
-    poll: Poll,
+    wake: Arc<EventFd>,
     rx: Receiver<NewProcess>,
     to_main: Sender<ToMain>,
     main_waker: Arc<Waker>,
@@ -118,15 +121,17 @@ pub fn spawn(
     to_main: Sender<ToMain>,
     main_waker: Arc<Waker>,
 ) -> io::Result<WorkerHandle> {
-    let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let waker = Arc::new(
+        EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(io::Error::from)?,
+    );
     let (tx, rx) = mpsc::channel();
     let counters = shared.stats.container(&id);
     let mut w = Worker {
         id: id.clone(),
         shared,
         counters,
-        poll,
+        wake: waker.clone(),
         rx,
         to_main,
         main_waker,
@@ -147,35 +152,57 @@ pub fn spawn(
 
 impl Worker {
     fn run(&mut self) {
-        let mut events = Events::with_capacity(64);
-        let mut ready: VecDeque<usize> = VecDeque::new();
+        let mut pfds: Vec<libc::pollfd> = Vec::new();
+        // Entry index of each pollfd after the first (the eventfd).
+        let mut slots: Vec<usize> = Vec::new();
+        let mut dirty = true;
         loop {
-            let timeout = if ready.is_empty() { None } else { Some(Duration::ZERO) };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if dirty {
+                pfds.clear();
+                slots.clear();
+                pfds.push(libc::pollfd {
+                    fd: self.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                for (i, e) in self.entries.iter().enumerate() {
+                    if let Some(e) = e {
+                        pfds.push(libc::pollfd {
+                            fd: e.fd.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        });
+                        slots.push(i);
+                    }
+                }
+                dirty = false;
+            }
+            // SAFETY: pfds is a valid array of pollfd of the given length.
+            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(container = %self.id, error = %e, "poll failed; worker stops");
                     return;
                 }
                 continue;
             }
-            for ev in events.iter() {
-                if ev.token() == WAKER {
-                    if !self.take_new() {
-                        tracing::debug!(container = %self.id, "worker exits");
-                        return;
-                    }
-                } else if !ready.contains(&ev.token().0) {
-                    ready.push_back(ev.token().0);
+            for (k, &idx) in slots.iter().enumerate() {
+                let rev = pfds[k + 1].revents;
+                if rev & libc::POLLIN != 0 {
+                    self.serve_one(idx);
+                } else if rev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    self.remove(idx);
+                    dirty = true;
                 }
             }
-            // Serve each ready fd up to its budget, round robin.
-            for _ in 0..ready.len() {
-                let Some(idx) = ready.pop_front() else { break };
-                match self.serve(idx) {
-                    Served::Drained => {}
-                    Served::More => ready.push_back(idx),
-                    Served::Gone => self.remove(idx),
+            if pfds[0].revents & libc::POLLIN != 0 {
+                let _ = self.wake.read();
+                if !self.take_new() {
+                    tracing::debug!(container = %self.id, "worker exits");
+                    return;
                 }
+                dirty = true;
             }
             if self.live == 0 && !self.idle_reported {
                 self.idle_reported = true;
@@ -222,15 +249,6 @@ impl Worker {
                 self.entries.len() - 1
             }
         };
-        let raw = std::os::fd::AsRawFd::as_raw_fd(&p.fd);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&raw), Token(idx), Interest::READABLE)
-        {
-            tracing::error!(container = %self.id, error = %e, "cannot watch notification fd");
-            return;
-        }
         tracing::info!(container = %self.id, pid = p.pid, init = p.is_init, "process registered");
         self.entries[idx] = Some(Entry {
             fd: p.fd,
@@ -244,33 +262,30 @@ impl Worker {
 
     fn remove(&mut self, idx: usize) {
         if let Some(e) = self.entries.get_mut(idx).and_then(Option::take) {
-            let raw = std::os::fd::AsRawFd::as_raw_fd(&e.fd);
-            let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
             tracing::debug!(container = %self.id, pid = e.pid, "process gone; fd released");
             self.live -= 1;
             self.counters.fds_active.fetch_sub(1, Relaxed);
         }
     }
 
-    fn serve(&mut self, idx: usize) -> Served {
-        for _ in 0..BUDGET {
+    /// Answer one notification of entry `idx` (poll said one is pending,
+    /// so the receive cannot block).
+    fn serve_one(&mut self, idx: usize) {
+        {
             let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {
-                return Served::Drained;
+                return;
             };
-            match entry.fd.readiness() {
-                Readiness::Idle => return Served::Drained,
-                Readiness::Gone => return Served::Gone,
-                Readiness::Pending => {}
-            }
             let started = Instant::now();
             let n = match entry.fd.recv() {
                 Ok(n) => n,
-                Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => continue,
+                Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => {
+                    return
+                }
                 Err(e) => {
                     if let Some(skipped) = self.log.allow() {
                         tracing::warn!(container = %self.id, error = %e, skipped, "receive failed");
                     }
-                    return Served::Drained;
+                    return;
                 }
             };
             if self.source.is_none() {
@@ -305,7 +320,7 @@ impl Worker {
                 Action::Errno(e) => (entry.fd.send(n.id, Reply::Errno(e)), Outcome::Errno),
                 Action::Value(v) => (entry.fd.send(n.id, Reply::Value(v)), Outcome::Emulated),
                 Action::InjectFd { fd, cloexec, file } => {
-                    let r = entry.fd.add_fd_and_send(n.id, std::os::fd::AsFd::as_fd(&fd), cloexec);
+                    let r = entry.fd.add_fd_and_send(n.id, fd.as_fd(), cloexec);
                     if r.is_ok() {
                         self.counters.served(file);
                     }
@@ -329,12 +344,5 @@ impl Worker {
                 }
             }
         }
-        Served::More
     }
-}
-
-enum Served {
-    Drained,
-    More,
-    Gone,
 }

@@ -22,7 +22,10 @@ use super::{Action, Ctx};
 pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     let a = ctx.notif.args;
     let (fd, rewinds) = match ctx.sys {
-        Sys::Lseek => (a[0] as u32 as i32, a[1] == 0 && a[2] as u32 == libc::SEEK_SET as u32),
+        Sys::Lseek => (
+            a[0] as u32 as i32,
+            a[1] == 0 && a[2] as u32 == libc::SEEK_SET as u32,
+        ),
         // _llseek(fd, offset_high, offset_low, result, whence)
         Sys::Llseek => (
             a[0] as u32 as i32,
@@ -76,6 +79,8 @@ fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
         return;
     }
     if memfd::replace(writable.as_fd(), ctx.buf).is_ok() {
-        ctx.counters.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.counters
+            .refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

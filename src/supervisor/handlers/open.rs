@@ -16,8 +16,8 @@ use crate::kernel::memfd;
 use crate::kernel::proc::{link_target, ns_ids};
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk, Base, PROC_MAGIC,
-    RESOLVE_BENEATH, RESOLVE_IN_ROOT,
+    file_id, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk, Base,
+    PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
 };
 
 use super::{Action, Ctx};

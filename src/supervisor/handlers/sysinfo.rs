@@ -129,6 +129,9 @@ mod tests {
             totalram: 256 << 20,
             ..Default::default()
         });
-        assert_eq!(u32::from_ne_bytes([small[52], small[53], small[54], small[55]]), 1);
+        assert_eq!(
+            u32::from_ne_bytes([small[52], small[53], small[54], small[55]]),
+            1
+        );
     }
 }
