@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use syscont::runtime::{self, argv, engine, runclog};
 
 fn init_logging() {
@@ -20,7 +19,7 @@ fn init_logging() {
 }
 
 fn run() -> anyhow::Result<std::convert::Infallible> {
-    let inv = argv::parse(std::env::args_os().skip(1)).context("bad command line")?;
+    let inv = argv::parse(std::env::args_os().skip(1))?;
     let engine = match runtime::prepare(&inv) {
         Ok(engine) => engine,
         Err(e) => {
@@ -44,7 +43,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(never) => match never {},
         Err(e) => {
-            eprintln!("syscont-runc: {e:#}");
+            // Every error's own message already names its cause.
+            eprintln!("syscont-runc: {e}");
             ExitCode::FAILURE
         }
     }

@@ -30,7 +30,7 @@ const CREATE_VALUE_OPTS: &[&str] = &["console-socket", "pid-file", "preserve-fds
 /// Errors of reading the command line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ArgvError {
-    #[error("unknown syscont option --{0} (known: --syscont-state-dir, --syscont-engine, --syscont-intercept)")]
+    #[error("unknown option --{0} (syscont knows --syscont-state-dir, --syscont-engine, --syscont-intercept)")]
     UnknownOption(String),
     #[error("option --{0} needs a value")]
     MissingValue(String),
@@ -382,6 +382,44 @@ mod tests {
                 Command::Run { .. } => panic!("no run in docker's argv"),
             }
         }
+    }
+
+    /// The sample file itself: every command line, each alternative of a line.
+    #[test]
+    fn docker_runtime_argv_sample_file() {
+        let text = include_str!("testdata/docker-runtime-argv.txt");
+        let mut seen = 0;
+        for line in text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        {
+            let line = line.split("  #").next().unwrap_or_default();
+            for alt in line.split(" / ").flat_map(|a| a.split(" ; ")) {
+                let sub: Vec<String> = alt
+                    .split_whitespace()
+                    .map(|t| {
+                        t.replace("<B>", B)
+                            .replace("<ID>", ID)
+                            .replace("<EXECID>", "e1")
+                    })
+                    .collect();
+                let mut argv = own();
+                argv.extend(docker_globals());
+                argv.extend(sub.clone());
+                let inv = parse(&argv).unwrap();
+                let mut want = docker_globals();
+                want.extend(sub.clone());
+                assert_eq!(strs(&inv.engine_args), want);
+                let bundle = inv.bundle().map(|b| b.to_string_lossy().into_owned());
+                if sub[0] == "create" {
+                    assert_eq!(bundle.as_deref(), Some(B));
+                } else {
+                    assert_eq!(bundle, None, "{alt}");
+                }
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 12);
     }
 
     #[test]
