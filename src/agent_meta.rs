@@ -59,7 +59,9 @@ pub struct ListenerMetadata {
 pub enum MetaError {
     #[error("listener metadata is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("listener metadata version {0} is not supported (this build reads {METADATA_VERSION})")]
+    #[error(
+        "listener metadata version {0} is not supported (this build reads {METADATA_VERSION})"
+    )]
     Version(u32),
 }
 
@@ -95,16 +97,25 @@ mod tests {
         let mut orig = BTreeMap::new();
         orig.insert("openat".to_string(), OrigAction::Allow);
         orig.insert("mount".to_string(), OrigAction::Errno { errno: 1 });
-        let m = ListenerMetadata { v: METADATA_VERSION, orig };
+        let m = ListenerMetadata {
+            v: METADATA_VERSION,
+            orig,
+        };
         let back = ListenerMetadata::parse(&m.to_json()).unwrap();
         assert_eq!(back, m);
-        assert_eq!(back.orig_action("mount"), Some(OrigAction::Errno { errno: 1 }));
+        assert_eq!(
+            back.orig_action("mount"),
+            Some(OrigAction::Errno { errno: 1 })
+        );
         assert_eq!(back.orig_action("read"), None);
     }
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        assert!(matches!(ListenerMetadata::parse(r#"{"v":99,"orig":{}}"#), Err(MetaError::Version(99))));
+        assert!(matches!(
+            ListenerMetadata::parse(r#"{"v":99,"orig":{}}"#),
+            Err(MetaError::Version(99))
+        ));
         assert!(ListenerMetadata::parse("{\"meta\":\"x\"").is_err());
     }
 }

@@ -28,6 +28,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use locate::{parse_mountinfo, parse_proc_cgroup, CgroupMount, ProcCgroupLine};
+pub(crate) use v1::split_ratio;
 
 /// Errors of locating or reading a cgroup.
 #[derive(Debug, thiserror::Error)]
