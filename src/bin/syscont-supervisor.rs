@@ -1,1 +1,57 @@
-fn main() {}
+//! `syscont-supervisor`: the per-host daemon that serves every system
+//! container's seccomp notifications (see `syscont::supervisor`).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use syscont::agent_meta;
+use syscont::supervisor::server::Server;
+use syscont::supervisor::stats::Snapshot;
+
+/// Serve container-relative /proc, /sys and sysinfo(2) to system containers.
+#[derive(Parser, Debug)]
+#[command(name = "syscont-supervisor", version)]
+struct Args {
+    /// Directory holding every socket the supervisor serves (made 0700).
+    #[arg(long, default_value = agent_meta::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// Print what the running supervisor is doing, then exit.
+    #[arg(long)]
+    stats: bool,
+    /// With --stats: print JSON instead of a table.
+    #[arg(long, requires = "stats")]
+    json: bool,
+}
+
+fn print_stats(args: &Args) -> anyhow::Result<()> {
+    let path = agent_meta::stats_socket(&args.state_dir);
+    let mut s = std::os::unix::net::UnixStream::connect(&path)
+        .with_context(|| format!("no syscont-supervisor answers on {}", path.display()))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).context("reading statistics")?;
+    let snap: Snapshot = serde_json::from_slice(&buf).context("malformed statistics")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&snap)?);
+    } else {
+        print!("{}", snap.to_text());
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.stats {
+        return print_stats(&args);
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SYSCONT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let server = Server::new(&args.state_dir)?;
+    server.run()?;
+    Ok(())
+}

@@ -15,6 +15,23 @@
 
 use std::path::PathBuf;
 
+pub mod clock;
+pub mod cpu_online;
+pub mod cpuinfo;
+pub mod diskstats;
+pub mod host;
+pub mod loadavg;
+pub mod meminfo;
+mod source;
+pub mod stat;
+pub mod swaps;
+pub mod sysinfo;
+pub mod tasks;
+pub mod uptime;
+
+#[cfg(test)]
+mod tests;
+
 /// Errors of building a container's view or rendering a file.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulateError {
@@ -115,24 +132,5 @@ pub struct SysinfoFigures {
     pub procs: u16,
 }
 
-/// Per-container source of emulated content (to be implemented).
-pub struct ContainerSource {
-    _private: (),
-}
-
-impl ContainerSource {
-    /// Build the source for the container whose init has host pid `pid`.
-    pub fn for_init_pid(_pid: i32) -> Result<Self, EmulateError> {
-        Ok(ContainerSource { _private: () })
-    }
-
-    /// Fresh bytes of `file` for this container, appended to `out`.
-    pub fn render(&self, _file: EmulatedFile, _out: &mut Vec<u8>) -> Result<(), EmulateError> {
-        Ok(())
-    }
-
-    /// Fresh `sysinfo(2)` figures for this container.
-    pub fn sysinfo(&self) -> Result<SysinfoFigures, EmulateError> {
-        Ok(SysinfoFigures::default())
-    }
-}
+pub use clock::Clock;
+pub use source::ContainerSource;

@@ -1,1 +1,34 @@
-//! placeholder
+//! The supervisor side: `syscont-supervisor`, one per host.
+//!
+//! - [`server`]: the main loop (agent and stats sockets, signals, workers).
+//! - [`agent`]: the OCI seccomp-agent protocol.
+//! - [`worker`]: one event loop per container serving its notifications.
+//! - [`handlers`]: what each trapped syscall gets.
+//! - [`files`]: which real files are emulated.
+//! - [`stats`]: counters for operators.
+//! - [`ratelimit`]: log rate limiting.
+
+pub mod agent;
+pub mod files;
+pub mod handlers;
+pub mod ratelimit;
+pub mod server;
+pub mod stats;
+pub mod worker;
+
+use std::path::PathBuf;
+
+/// Errors that stop the supervisor (never a container's doing).
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("syscont-supervisor must run as root")]
+    NotRoot,
+    #[error("another syscont-supervisor is already running with state directory {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,179 @@
+//! One cgroup directory kept open: its files are opened relative to a kept
+//! `O_PATH` directory fd (no path walk per read) into a reused buffer.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use super::{CgroupError, Result};
+
+/// Upper bound on what one cgroup file read keeps (io.stat of a machine with
+/// thousands of devices stays well below).
+const MAX_FILE: u64 = 4 << 20;
+
+pub(crate) struct CgDir {
+    /// Full path, for errors, logs and walking children/parents.
+    pub(crate) path: PathBuf,
+    /// The hierarchy's mount point (under the configured root).
+    pub(crate) mount: PathBuf,
+    fd: OwnedFd,
+}
+
+impl CgDir {
+    pub(crate) fn open(path: PathBuf, mount: PathBuf) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|source| CgroupError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(CgDir {
+            path,
+            mount,
+            fd: OwnedFd::from(file),
+        })
+    }
+
+    /// True when this directory is its hierarchy's root.
+    pub(crate) fn is_root(&self) -> bool {
+        self.path == self.mount
+    }
+
+    pub(crate) fn file_path(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Read `name` into `buf` (cleared first). `Ok(false)` when it does not
+    /// exist.
+    pub(crate) fn read_opt(&self, name: &str, buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
+        let raw = match nix::fcntl::openat(
+            Some(self.fd.as_raw_fd()),
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => return Ok(false),
+            Err(e) => {
+                return Err(CgroupError::Io {
+                    path: self.file_path(name),
+                    source: e.into(),
+                })
+            }
+        };
+        // SAFETY: `openat` just returned this fd; nothing else owns it, and
+        // the `File` takes sole ownership and closes it.
+        let file = unsafe { File::from_raw_fd(raw) };
+        file.take(MAX_FILE)
+            .read_to_end(buf)
+            .map_err(|source| CgroupError::Io {
+                path: self.file_path(name),
+                source,
+            })?;
+        Ok(true)
+    }
+
+    /// Read `name` into `buf`; a missing file is an error.
+    pub(crate) fn read(&self, name: &str, buf: &mut Vec<u8>) -> Result<()> {
+        if self.read_opt(name, buf)? {
+            Ok(())
+        } else {
+            Err(CgroupError::Io {
+                path: self.file_path(name),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+        }
+    }
+
+    /// Read a file holding one unsigned number.
+    pub(crate) fn read_u64(&self, name: &str, buf: &mut Vec<u8>) -> Result<u64> {
+        self.read(name, buf)?;
+        super::parse::parse_u64(buf).ok_or_else(|| self.malformed(name, "not a number"))
+    }
+
+    pub(crate) fn malformed(&self, name: &str, what: &str) -> CgroupError {
+        CgroupError::Malformed {
+            path: self.file_path(name),
+            what: what.to_owned(),
+        }
+    }
+}
+
+/// Collect the tids listed in `file` of `dir` and of every descendant
+/// directory (depth-limited) into `out`.
+pub(crate) fn collect_tasks(
+    dir: &CgDir,
+    file: &str,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    dir.read(file, buf)?;
+    push_tids(buf, &dir.file_path(file), out)?;
+    walk_children(&dir.path, file, buf, out, 0)
+}
+
+fn push_tids(buf: &[u8], path: &Path, out: &mut Vec<u32>) -> Result<()> {
+    for line in super::parse::lines(buf) {
+        let tid = super::parse::parse_u64(line)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| CgroupError::Malformed {
+                path: path.to_owned(),
+                what: "task id is not a number".to_owned(),
+            })?;
+        out.push(tid);
+    }
+    Ok(())
+}
+
+fn walk_children(
+    path: &Path,
+    file: &str,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u32>,
+    depth: u32,
+) -> Result<()> {
+    const MAX_DEPTH: u32 = 32;
+    if depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        // The cgroup went away between reads: nothing more to count.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(CgroupError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !is_dir {
+            continue;
+        }
+        let child = entry.path();
+        let tasks_path = child.join(file);
+        buf.clear();
+        match File::open(&tasks_path).and_then(|f| f.take(MAX_FILE).read_to_end(buf)) {
+            Ok(_) => push_tids(buf, &tasks_path, out)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(CgroupError::Io {
+                    path: tasks_path,
+                    source,
+                })
+            }
+        }
+        walk_children(&child, file, buf, out, depth + 1)?;
+    }
+    Ok(())
+}

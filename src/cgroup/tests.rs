@@ -1,0 +1,268 @@
+//! Tests of both cgroup versions on fixture trees.
+
+use super::fixtures::{self, Spec, MIB};
+use super::*;
+
+fn check_memory_limited(m: &MemoryStats) {
+    assert_eq!(m.limit, Some(256 * MIB));
+    assert_eq!(m.usage, 100 * MIB);
+    assert_eq!(m.cache, 60 * MIB);
+    assert_eq!(m.rss, 30 * MIB);
+    assert_eq!(m.shmem, 4 * MIB);
+    assert_eq!(m.mapped_file, 8 * MIB);
+    assert_eq!(m.active_file, 40 * MIB);
+    assert_eq!(m.inactive_file, 16 * MIB);
+    assert_eq!(m.active_anon, 20 * MIB);
+    assert_eq!(m.inactive_anon, 14 * MIB);
+}
+
+#[test]
+fn v1_limited() {
+    let (_t, cg) = fixtures::v1_cgroup(&Spec::limited());
+    assert_eq!(cg.version(), Version::V1);
+    assert!(!cg.is_root());
+    let s = cg.stats().expect("stats");
+    check_memory_limited(&s.memory);
+    assert_eq!(s.memory.swap, None);
+    assert_eq!(s.memory.slab_reclaimable, None);
+    assert_eq!(s.cpu.cpuset, Some(vec![1, 2, 3]));
+    assert_eq!(
+        s.cpu.quota,
+        Some(CpuQuota {
+            quota_us: 150_000,
+            period_us: 100_000
+        })
+    );
+    assert_eq!(s.cpu.quota.map(|q| q.cpus()), Some(2));
+    assert_eq!(s.cpu.usage_ns, 3_000_000_000);
+    assert_eq!(s.cpu.user_ns, 2_000_000_000);
+    assert_eq!(s.cpu.system_ns, 1_000_000_000);
+    assert_eq!(
+        s.cpu.per_cpu_ns,
+        Some(vec![0, 2_000_000_000, 1_000_000_000, 0])
+    );
+    assert_eq!(
+        s.blkio,
+        vec![BlkioDevice {
+            major: 254,
+            minor: 0,
+            read_bytes: 1 << 20,
+            write_bytes: 1 << 19,
+            reads: 10,
+            writes: 5,
+            discard_bytes: 0,
+            discards: 0
+        }]
+    );
+    // Tasks of the cgroup and of its child.
+    assert_eq!(s.tasks, vec![100, 101, 102]);
+}
+
+#[test]
+fn v2_limited() {
+    let (_t, cg) = fixtures::v2_cgroup(&Spec::limited());
+    assert_eq!(cg.version(), Version::V2);
+    let s = cg.stats().expect("stats");
+    check_memory_limited(&s.memory);
+    assert_eq!(s.memory.slab_reclaimable, Some(1 << 20));
+    assert_eq!(s.memory.kernel_stack, Some(16384));
+    assert_eq!(s.cpu.cpuset, Some(vec![1, 2, 3]));
+    assert_eq!(s.cpu.quota.map(|q| q.cpus()), Some(2));
+    assert_eq!(s.cpu.usage_ns, 3_000_000_000);
+    assert_eq!(s.cpu.user_ns, 2_000_000_000);
+    assert_eq!(s.cpu.per_cpu_ns, None);
+    assert_eq!(s.blkio.len(), 1);
+    assert_eq!(s.blkio[0].reads, 10);
+    assert_eq!(s.blkio[0].write_bytes, 1 << 19);
+    assert_eq!(s.tasks, vec![100, 101, 102]);
+}
+
+#[test]
+fn unlimited_both_versions() {
+    for (_t, cg) in [
+        fixtures::v1_cgroup(&Spec::unlimited()),
+        fixtures::v2_cgroup(&Spec::unlimited()),
+    ] {
+        let m = cg.memory(&mut Vec::new()).expect("memory");
+        assert_eq!(m.limit, None);
+        let c = cg.cpu(&mut Vec::new()).expect("cpu");
+        assert_eq!(c.quota, None);
+        assert_eq!(c.cpuset, Some(vec![0, 1, 2, 3]));
+    }
+}
+
+#[test]
+fn v2_parent_limit_wins() {
+    let t = fixtures::v2_tree(&Spec::unlimited());
+    fixtures::write(
+        t.path(),
+        "sys/fs/cgroup/system.slice/memory.max",
+        &format!("{}\n", 128 * MIB),
+    );
+    let cg = Cgroup::from_texts(
+        fixtures::V2_MOUNTINFO.as_bytes(),
+        fixtures::V2_PROC_CGROUP.as_bytes(),
+        t.path(),
+    )
+    .expect("locate");
+    assert_eq!(
+        cg.memory(&mut Vec::new()).expect("memory").limit,
+        Some(128 * MIB)
+    );
+}
+
+#[test]
+fn v1_hierarchical_limit_wins() {
+    let t = fixtures::v1_tree(&Spec::unlimited());
+    let stat = t.path().join("sys/fs/cgroup/memory/docker/c1/memory.stat");
+    let text = std::fs::read_to_string(&stat).expect("read");
+    let text = text.replace(
+        &format!("hierarchical_memory_limit {}", fixtures::V1_UNLIMITED),
+        &format!("hierarchical_memory_limit {}", 64 * MIB),
+    );
+    std::fs::write(&stat, text).expect("write");
+    let cg = Cgroup::from_texts(
+        fixtures::V1_MOUNTINFO.as_bytes(),
+        fixtures::V1_PROC_CGROUP.as_bytes(),
+        t.path(),
+    )
+    .expect("locate");
+    assert_eq!(
+        cg.memory(&mut Vec::new()).expect("memory").limit,
+        Some(64 * MIB)
+    );
+}
+
+#[test]
+fn swap_accounting() {
+    let mut spec = Spec::limited();
+    spec.swap = Some(Some(64 * MIB));
+    let (_t, cg) = fixtures::v1_cgroup(&spec);
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(
+        m.swap,
+        Some(SwapStats {
+            limit: Some(64 * MIB),
+            usage: 10 * MIB
+        })
+    );
+    let (_t, cg) = fixtures::v2_cgroup(&spec);
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(
+        m.swap,
+        Some(SwapStats {
+            limit: Some(64 * MIB),
+            usage: 10 * MIB
+        })
+    );
+    spec.swap = Some(None);
+    let (_t, cg) = fixtures::v2_cgroup(&spec);
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(m.swap.map(|s| s.limit), Some(None));
+}
+
+#[test]
+fn malformed_files_are_errors() {
+    let (t, cg) = fixtures::v1_cgroup(&Spec::limited());
+    let mem = t.path().join("sys/fs/cgroup/memory/docker/c1");
+    std::fs::write(mem.join("memory.usage_in_bytes"), "lots\n").expect("write");
+    let err = cg.memory(&mut Vec::new()).expect_err("malformed");
+    assert!(matches!(err, CgroupError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("memory.usage_in_bytes"), "{err}");
+    std::fs::remove_file(mem.join("memory.stat")).expect("rm");
+    let err = cg.memory(&mut Vec::new()).expect_err("missing");
+    assert!(matches!(err, CgroupError::Io { .. }), "{err}");
+
+    let cpuset = t
+        .path()
+        .join("sys/fs/cgroup/cpuset/docker/c1/cpuset.effective_cpus");
+    std::fs::write(cpuset, "0-x\n").expect("write");
+    assert!(matches!(
+        cg.cpu(&mut Vec::new()),
+        Err(CgroupError::Malformed { .. })
+    ));
+
+    let (t, cg) = fixtures::v2_cgroup(&Spec::limited());
+    let d = t.path().join("sys/fs/cgroup/system.slice/docker-c1.scope");
+    std::fs::write(d.join("io.stat"), "254:0 rbytes\n").expect("write");
+    assert!(matches!(
+        cg.blkio(&mut Vec::new()),
+        Err(CgroupError::Malformed { .. })
+    ));
+    std::fs::write(d.join("cpu.max"), "12\n").expect("write");
+    assert!(matches!(
+        cg.cpu(&mut Vec::new()),
+        Err(CgroupError::Malformed { .. })
+    ));
+    std::fs::write(d.join("cgroup.threads"), "1\nx\n").expect("write");
+    assert!(matches!(
+        cg.tasks(&mut Vec::new(), &mut Vec::new()),
+        Err(CgroupError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn locate_errors() {
+    let t = tempfile::TempDir::new().expect("tempdir");
+    let err = Cgroup::from_texts(b"", b"0::/\n", t.path()).expect_err("no mounts");
+    assert!(matches!(err, CgroupError::NoHierarchy { .. }));
+    let err = Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"garbage\n", t.path())
+        .expect_err("bad proc cgroup");
+    assert!(matches!(err, CgroupError::Malformed { .. }));
+    let err = Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"0::/../x\n", t.path())
+        .expect_err("dotdot");
+    assert!(matches!(err, CgroupError::Malformed { .. }));
+    // The directory does not exist in the (empty) tree.
+    let err = Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"0::/gone\n", t.path())
+        .expect_err("missing dir");
+    assert!(matches!(err, CgroupError::Io { .. }));
+}
+
+#[test]
+fn mount_root_is_stripped() {
+    let t = fixtures::v2_tree(&Spec::limited());
+    let mi = "31 23 0:28 /system.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    // Mount point now shows system.slice as its root.
+    std::fs::rename(
+        t.path().join("sys/fs/cgroup/system.slice"),
+        t.path().join("moved"),
+    )
+    .expect("rename");
+    std::fs::remove_dir_all(t.path().join("sys/fs/cgroup")).expect("rm");
+    std::fs::rename(t.path().join("moved"), t.path().join("sys/fs/cgroup")).expect("rename");
+    let cg = Cgroup::from_texts(mi.as_bytes(), fixtures::V2_PROC_CGROUP.as_bytes(), t.path())
+        .expect("locate");
+    assert_eq!(cg.memory(&mut Vec::new()).expect("memory").usage, 100 * MIB);
+    let err = Cgroup::from_texts(mi.as_bytes(), b"0::/other/x\n", t.path()).expect_err("outside");
+    assert!(matches!(err, CgroupError::OutsideMount { .. }));
+}
+
+#[test]
+fn mountinfo_parsing() {
+    let m =
+        parse_mountinfo(b"1 2 0:1 / /a\\040b rw shared:1 - cgroup cgroup rw,cpu,cpuacct\nbad\n");
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].mount_point, "/a b");
+    assert!(!m[0].v2);
+    let p = parse_proc_cgroup(b"3:cpu,cpuacct:/x\n0::/\n").expect("parse");
+    assert_eq!(p[0].controllers, vec!["cpu", "cpuacct"]);
+    assert!(p[1].controllers.is_empty());
+}
+
+#[test]
+fn host_cgroup_of_self_reads() {
+    // Whatever this host runs (v1 here, v2 elsewhere), our own cgroup reads.
+    let cg = match Cgroup::for_pid(i32::try_from(std::process::id()).expect("pid")) {
+        Ok(cg) => cg,
+        Err(CgroupError::NoHierarchy { .. }) => return,
+        Err(e) => panic!("locate own cgroup: {e}"),
+    };
+    let s = cg.stats().expect("stats");
+    assert!(s.memory.usage > 0);
+    let me = std::process::id();
+    assert!(
+        s.tasks.contains(&me) || cg.version() == Version::V2,
+        "{cg:?} {:?}",
+        s.tasks
+    );
+}

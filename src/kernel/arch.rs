@@ -1,0 +1,146 @@
+//! Per-architecture syscall numbers of the calls the supervisor handles.
+//!
+//! A container's filter covers every ABI its profile lists (x86_64, i386
+//! and x32 on an x86_64 host), and a notification reports the ABI in
+//! `data.arch`: the same number means different calls on different ABIs.
+//! The table is built once from libseccomp's syscall tables.
+
+use std::collections::HashMap;
+
+use libseccomp::{ScmpArch, ScmpSyscall};
+
+/// `AUDIT_ARCH_X86_64` (also reported for x32 calls).
+pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// `AUDIT_ARCH_I386`.
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_AARCH64`.
+pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+
+/// The syscalls the supervisor knows how to handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sys {
+    Open,
+    Openat,
+    Openat2,
+    Sysinfo,
+    Lseek,
+    Llseek,
+    /// Anything else that reached the supervisor.
+    Other,
+}
+
+impl Sys {
+    /// Every handled syscall.
+    pub const ALL: [Sys; 7] = [
+        Sys::Open,
+        Sys::Openat,
+        Sys::Openat2,
+        Sys::Sysinfo,
+        Sys::Lseek,
+        Sys::Llseek,
+        Sys::Other,
+    ];
+
+    /// The syscall's name, as in seccomp profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sys::Open => "open",
+            Sys::Openat => "openat",
+            Sys::Openat2 => "openat2",
+            Sys::Sysinfo => "sysinfo",
+            Sys::Lseek => "lseek",
+            Sys::Llseek => "_llseek",
+            Sys::Other => "other",
+        }
+    }
+
+    /// Index in [`Sys::ALL`] (for counter arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Layout family of a call's structs (`struct sysinfo` differs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abi {
+    /// 64-bit longs (x86_64, x32, aarch64).
+    Long64,
+    /// 32-bit longs (i386).
+    Long32,
+}
+
+/// Maps `(arch, nr)` of a notification to the call it is.
+#[derive(Debug, Default)]
+pub struct SyscallTable {
+    map: HashMap<(u32, i32), Sys>,
+}
+
+impl SyscallTable {
+    /// Build the table for the host's ABIs.
+    pub fn new() -> Self {
+        let mut map = HashMap::new();
+        let arches: &[(ScmpArch, u32)] = if cfg!(target_arch = "x86_64") {
+            &[
+                (ScmpArch::X8664, AUDIT_ARCH_X86_64),
+                (ScmpArch::X32, AUDIT_ARCH_X86_64),
+                (ScmpArch::X86, AUDIT_ARCH_I386),
+            ]
+        } else if cfg!(target_arch = "aarch64") {
+            &[(ScmpArch::Aarch64, AUDIT_ARCH_AARCH64)]
+        } else {
+            &[]
+        };
+        for &(arch, audit) in arches {
+            for sys in Sys::ALL {
+                if sys == Sys::Other {
+                    continue;
+                }
+                if let Ok(s) = ScmpSyscall::from_name_by_arch(sys.name(), arch) {
+                    let nr = i32::from(s);
+                    if nr >= 0 {
+                        map.insert((audit, nr), sys);
+                    }
+                }
+            }
+        }
+        SyscallTable { map }
+    }
+
+    /// Which call a notification is.
+    pub fn lookup(&self, arch: u32, nr: i32) -> Sys {
+        self.map.get(&(arch, nr)).copied().unwrap_or(Sys::Other)
+    }
+}
+
+/// Struct layout family of an `AUDIT_ARCH_*`.
+pub fn abi_of(arch: u32) -> Abi {
+    if arch == AUDIT_ARCH_I386 {
+        Abi::Long32
+    } else {
+        Abi::Long64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x86_numbers() {
+        let t = SyscallTable::new();
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 257), Sys::Openat);
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 2), Sys::Open);
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 99), Sys::Sysinfo);
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 437), Sys::Openat2);
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 8), Sys::Lseek);
+        // x32 numbers carry __X32_SYSCALL_BIT.
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 0x4000_0000 | 257), Sys::Openat);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 295), Sys::Openat);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 5), Sys::Open);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 116), Sys::Sysinfo);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 140), Sys::Llseek);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 19), Sys::Lseek);
+        assert_eq!(t.lookup(AUDIT_ARCH_I386, 257), Sys::Other);
+    }
+}

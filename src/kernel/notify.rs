@@ -1,0 +1,211 @@
+//! The seccomp user-notification fd: receive, answer, inject fds.
+//!
+//! Raw ioctls from `libc` (the libseccomp crate hides `ENOENT` from a dead
+//! target as `ECANCELED`, and we need the distinction). `NOTIF_RECV` blocks
+//! even on a non-blocking fd, so callers must `poll` the fd with a zero
+//! timeout before each [`NotifyFd::recv`].
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::{KernelError, Result};
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6); Debian's headers lack it.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+
+/// One trapped syscall, as the kernel reported it.
+#[derive(Debug, Clone, Copy)]
+pub struct Notification {
+    /// Cookie to answer with.
+    pub id: u64,
+    /// Host tid of the trapped thread.
+    pub pid: u32,
+    /// Syscall number (per `arch`).
+    pub nr: i32,
+    /// `AUDIT_ARCH_*` of the trapped call.
+    pub arch: u32,
+    /// The six raw arguments.
+    pub args: [u64; 6],
+}
+
+/// What to answer a notification with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Let the kernel run the syscall as if nothing trapped it.
+    Continue,
+    /// Fail the syscall with this (positive) errno.
+    Errno(i32),
+    /// Succeed with this return value.
+    Value(i64),
+}
+
+/// Outcome of polling the fd without blocking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// A notification is waiting.
+    Pending,
+    /// Nothing to do now.
+    Idle,
+    /// No process uses the filter any more: the fd can be dropped.
+    Gone,
+}
+
+/// A seccomp listener fd received from a container runtime.
+#[derive(Debug)]
+pub struct NotifyFd {
+    fd: OwnedFd,
+}
+
+impl AsFd for NotifyFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for NotifyFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl NotifyFd {
+    /// Take ownership of `fd` after checking that it is a seccomp listener.
+    pub fn new(fd: OwnedFd) -> Result<Self> {
+        let link =
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| {
+                KernelError::Sys {
+                    op: "readlink listener fd",
+                    source: e,
+                }
+            })?;
+        if link.as_os_str() != "anon_inode:seccomp notify" {
+            return Err(KernelError::Invalid(format!(
+                "fd is not a seccomp listener ({})",
+                link.display()
+            )));
+        }
+        Ok(NotifyFd { fd })
+    }
+
+    /// Ask the kernel to wake the target on the CPU that answers
+    /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`). Returns false where the kernel
+    /// does not have it.
+    pub fn set_sync_wake_up(&self) -> bool {
+        // SAFETY: the ioctl takes the flag by value; the fd is a valid listener.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+            )
+        };
+        r == 0
+    }
+
+    /// Poll the fd with a zero timeout.
+    pub fn readiness(&self) -> Readiness {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if r <= 0 {
+            return Readiness::Idle;
+        }
+        if pfd.revents & libc::POLLIN != 0 {
+            Readiness::Pending
+        } else if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            Readiness::Gone
+        } else {
+            Readiness::Idle
+        }
+    }
+
+    /// Receive one notification. Call only after [`NotifyFd::readiness`]
+    /// said `Pending`: the ioctl blocks otherwise. `ENOENT` means the target
+    /// went away between the poll and the receive.
+    pub fn recv(&self) -> Result<Notification> {
+        // SAFETY: seccomp_notif is plain data; the kernel demands it zeroed.
+        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: the pointer is to a properly sized, writable seccomp_notif.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
+        if r != 0 {
+            return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_RECV"));
+        }
+        Ok(Notification {
+            id: n.id,
+            pid: n.pid,
+            nr: n.data.nr,
+            arch: n.data.arch,
+            args: n.data.args,
+        })
+    }
+
+    /// Is the notification `id` still pending (its target alive and waiting)?
+    pub fn id_valid(&self, id: u64) -> bool {
+        let mut id = id;
+        // SAFETY: the ioctl reads one u64 through the pointer.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+                &mut id,
+            )
+        };
+        r == 0
+    }
+
+    /// Answer notification `id`. `ENOENT` means the target is gone.
+    pub fn send(&self, id: u64, reply: Reply) -> Result<()> {
+        let (val, error, flags) = match reply {
+            Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+            Reply::Errno(e) => (0, -e.abs(), 0),
+            Reply::Value(v) => (v, 0, 0),
+        };
+        let mut resp = libc::seccomp_notif_resp {
+            id,
+            val,
+            error,
+            flags,
+        };
+        // SAFETY: the pointer is to a valid seccomp_notif_resp.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &mut resp,
+            )
+        };
+        if r != 0 {
+            return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_SEND"));
+        }
+        Ok(())
+    }
+
+    /// Install `src` in the target as the result of its syscall
+    /// (`SECCOMP_ADDFD_FLAG_SEND`): this both adds the fd and answers `id`
+    /// with its number. `cloexec` sets `O_CLOEXEC` on the new fd.
+    pub fn add_fd_and_send(&self, id: u64, src: BorrowedFd<'_>, cloexec: bool) -> Result<i32> {
+        let mut addfd = libc::seccomp_notif_addfd {
+            id,
+            flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+            srcfd: src.as_raw_fd() as u32,
+            newfd: 0,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+        };
+        // SAFETY: the pointer is to a valid seccomp_notif_addfd; srcfd is a
+        // valid fd borrowed for the duration of the call.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &mut addfd,
+            )
+        };
+        if r < 0 {
+            return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_ADDFD"));
+        }
+        Ok(r)
+    }
+}

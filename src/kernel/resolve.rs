@@ -1,0 +1,276 @@
+//! Deciding which file a trapped `open` names, the way the trapped process
+//! would see it.
+//!
+//! Two steps. [`lexical_candidate`] is a cheap string test on the absolute
+//! path that tells whether the call *could* reach `/proc` or `/sys` (most
+//! opens cannot, and are let through at once). For the candidates,
+//! [`identify`] lets the kernel walk the path from the process's own root,
+//! cwd or dirfd (through `/proc/<pid>/root|cwd|fd/N`, so mounts, symlinks,
+//! `.`, `..` and `openat2`'s `RESOLVE_*` flags all behave as for the
+//! process), and reports the filesystem and inode it lands on. procfs and
+//! sysfs give a file the same inode number in every mount of them, so
+//! `(filesystem magic, inode)` names e.g. "meminfo" whatever the spelling.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::{KernelError, Result};
+
+/// `PROC_SUPER_MAGIC`.
+pub const PROC_MAGIC: i64 = 0x9fa0;
+/// `SYSFS_MAGIC`.
+pub const SYSFS_MAGIC: i64 = 0x6265_6572;
+/// `TMPFS_MAGIC`.
+pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// `RESOLVE_BENEATH`.
+pub const RESOLVE_BENEATH: u64 = 0x08;
+/// `RESOLVE_IN_ROOT`.
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Where a path walk starts, in the trapped process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The process's root directory (absolute paths).
+    Root,
+    /// The process's working directory (`AT_FDCWD`).
+    Cwd,
+    /// One of the process's fds.
+    Fd(i32),
+}
+
+/// Identity of a file: filesystem magic and inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub fs_magic: i64,
+    pub ino: u64,
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Identity of an fd we hold.
+pub fn file_id(fd: &OwnedFd) -> Result<FileId> {
+    // SAFETY: zeroed stat/statfs are valid out-parameters.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is valid, st is a valid out-parameter.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(KernelError::last("fstat"));
+    }
+    // SAFETY: as above.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is valid, sfs is a valid out-parameter.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut sfs) } != 0 {
+        return Err(KernelError::last("fstatfs"));
+    }
+    Ok(FileId {
+        fs_magic: sfs.f_type,
+        ino: st.st_ino,
+    })
+}
+
+fn open_path(path: &str) -> Result<OwnedFd> {
+    let c = CString::new(path).map_err(|_| KernelError::Invalid("path contains NUL".into()))?;
+    // SAFETY: c is a valid C string.
+    let raw = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return Err(KernelError::last("open O_PATH"));
+    }
+    // SAFETY: open returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Open the start of a walk for process `pid` with `O_PATH`.
+pub fn open_base(pid: u32, base: Base) -> Result<OwnedFd> {
+    match base {
+        Base::Root => open_path(&format!("/proc/{pid}/root")),
+        Base::Cwd => open_path(&format!("/proc/{pid}/cwd")),
+        Base::Fd(n) => open_path(&format!("/proc/{pid}/fd/{n}")),
+    }
+}
+
+/// Walk `path` from `base` with `openat2(O_PATH)` and the given `RESOLVE_*`
+/// flags; `nofollow` keeps a final symlink unfollowed (`O_NOFOLLOW`).
+pub fn walk(base: &OwnedFd, path: &[u8], nofollow: bool, resolve: u64) -> Result<OwnedFd> {
+    let c = CString::new(path).map_err(|_| KernelError::Invalid("path contains NUL".into()))?;
+    let mut flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    if nofollow {
+        flags |= libc::O_NOFOLLOW as u64;
+    }
+    let how = OpenHow {
+        flags,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: all pointers are valid for the call; size matches the struct.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            base.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if raw < 0 {
+        return Err(KernelError::last("openat2"));
+    }
+    // SAFETY: openat2 returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
+/// Which file `path` names for process `pid`, walked from `base`.
+pub fn identify(pid: u32, base: Base, path: &[u8], nofollow: bool, resolve: u64) -> Result<FileId> {
+    let b = open_base(pid, base)?;
+    let f = walk(&b, path, nofollow, resolve)?;
+    file_id(&f)
+}
+
+/// Normalise an absolute path lexically (drop `.` and empty components,
+/// let `..` remove the previous one) into its components.
+pub fn lexical_components(abs: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for c in abs.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Could an open of the absolute path `abs` (already joined with its base
+/// directory) reach an emulated file? True for anything under `/proc`,
+/// `/sys` and `/dev/fd`, `/dev/stdin|stdout|stderr` (links into `/proc`).
+pub fn lexical_candidate(abs: &[u8]) -> bool {
+    let comps = lexical_components(abs);
+    match comps.first() {
+        Some(&b"proc") | Some(&b"sys") => true,
+        Some(&b"dev") => matches!(
+            comps.get(1),
+            Some(&b"fd") | Some(&b"stdin") | Some(&b"stdout") | Some(&b"stderr")
+        ),
+        _ => false,
+    }
+}
+
+/// Join a base directory (absolute) and a relative path.
+pub fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(base.len() + 1 + rel.len());
+    v.extend_from_slice(base);
+    v.push(b'/');
+    v.extend_from_slice(rel);
+    v
+}
+
+/// Rewrite `proc/self` and `proc/thread-self` components (which name the
+/// *walker's* pid, so they must name the trapped process's instead) with
+/// the process's ids in its own pid namespace. `first_is_proc_root` says
+/// the walk starts at a procfs root (a relative `self/...`). Returns `None`
+/// when nothing needs rewriting.
+pub fn rewrite_self(path: &[u8], first_is_proc_root: bool, tgid: u32, tid: u32) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len() + 24);
+    let mut prev_is_proc = first_is_proc_root;
+    let mut changed = false;
+    for (i, c) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        match c {
+            b"self" if prev_is_proc => {
+                out.extend_from_slice(tgid.to_string().as_bytes());
+                changed = true;
+                prev_is_proc = false;
+            }
+            b"thread-self" if prev_is_proc => {
+                out.extend_from_slice(format!("{tgid}/task/{tid}").as_bytes());
+                changed = true;
+                prev_is_proc = false;
+            }
+            b"" | b"." => out.extend_from_slice(c),
+            _ => {
+                prev_is_proc = c == b"proc";
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Does the path mention `self` or `thread-self` at all (cheap pre-test)?
+pub fn mentions_self(path: &[u8]) -> bool {
+    memchr::memmem::find(path, b"self").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates() {
+        for p in [
+            &b"/proc/meminfo"[..],
+            b"//proc//meminfo",
+            b"/proc/./uptime",
+            b"/etc/../proc/uptime",
+            b"/sys/devices/system/cpu/online",
+            b"/dev/fd/3",
+            b"/dev/stdin",
+            b"/./proc",
+        ] {
+            assert!(lexical_candidate(p), "{}", String::from_utf8_lossy(p));
+        }
+        for p in [
+            &b"/etc/hostname"[..],
+            b"/proc/../etc/x",
+            b"/usr/lib/proc/x",
+            b"/",
+            b"/dev/null",
+        ] {
+            assert!(!lexical_candidate(p), "{}", String::from_utf8_lossy(p));
+        }
+    }
+
+    #[test]
+    fn self_rewrite() {
+        assert_eq!(
+            rewrite_self(b"/proc/self/status", false, 7, 9).unwrap(),
+            b"/proc/7/status"
+        );
+        assert_eq!(
+            rewrite_self(b"//proc/./self/fd/3", false, 7, 9).unwrap(),
+            b"//proc/./7/fd/3"
+        );
+        assert_eq!(
+            rewrite_self(b"/proc/thread-self/stat", false, 7, 9).unwrap(),
+            b"/proc/7/task/9/stat"
+        );
+        assert_eq!(rewrite_self(b"self/stat", true, 7, 9).unwrap(), b"7/stat");
+        assert_eq!(rewrite_self(b"self/stat", false, 7, 9), None);
+        assert_eq!(rewrite_self(b"/home/self/x", false, 7, 9), None);
+    }
+
+    #[test]
+    fn identify_own_meminfo_by_every_spelling() {
+        let me = std::process::id();
+        let want = file_id(&open_path("/proc/meminfo").unwrap()).unwrap();
+        assert_eq!(want.fs_magic, PROC_MAGIC);
+        for p in [
+            &b"/proc/meminfo"[..],
+            b"//proc/./meminfo",
+            b"/proc/../proc/meminfo",
+        ] {
+            let got = identify(me, Base::Root, p, false, RESOLVE_IN_ROOT).unwrap();
+            assert_eq!(got, want);
+        }
+        let e = identify(me, Base::Root, b"/proc/nonexistent", false, RESOLVE_IN_ROOT).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+    }
+}

@@ -1,0 +1,183 @@
+//! `open`, `openat`, `openat2`: hand out an emulated file, or let the
+//! kernel open the real one.
+//!
+//! The decision follows the file, not the spelling. A cheap lexical test
+//! lets through every open that cannot reach `/proc` or `/sys`; the others
+//! are walked by the kernel from the caller's own root, cwd or dirfd (see
+//! [`crate::kernel::resolve`]) and emulated when they land on an emulated
+//! file. Whatever is odd — an unreadable or unterminated path, a bad
+//! dirfd, an `open_how` the kernel would reject, a walk that fails — is let
+//! through, so the kernel gives the caller its own answer (`EFAULT`,
+//! `ENAMETOOLONG`, `EBADF`, `E2BIG`, …). Opens for writing, `O_PATH` and
+//! `O_DIRECTORY` opens also go to the kernel: procfs answers them itself.
+
+use crate::kernel::arch::Sys;
+use crate::kernel::memfd;
+use crate::kernel::proc::{link_target, ns_ids};
+use crate::kernel::procmem::{read_cstring, read_exact, CString};
+use crate::kernel::resolve::{
+    file_id, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk, Base,
+    PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
+};
+
+use super::{Action, Ctx};
+
+/// `PATH_MAX` less the NUL.
+const PATH_MAX: usize = 4095;
+/// `sizeof(struct open_how)` of the first version.
+const OPEN_HOW_SIZE_VER0: u64 = 24;
+
+/// The arguments of any of the three calls, normalised.
+#[derive(Debug, Clone, Copy)]
+struct OpenArgs {
+    dirfd: i32,
+    path: u64,
+    flags: u64,
+    resolve: u64,
+}
+
+fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
+    let a = ctx.notif.args;
+    match ctx.sys {
+        Sys::Open => Some(OpenArgs {
+            dirfd: libc::AT_FDCWD,
+            path: a[0],
+            flags: a[1] & 0xffff_ffff,
+            resolve: 0,
+        }),
+        Sys::Openat => Some(OpenArgs {
+            dirfd: a[0] as u32 as i32,
+            path: a[1],
+            flags: a[2] & 0xffff_ffff,
+            resolve: 0,
+        }),
+        Sys::Openat2 => {
+            // Anything but a plain, readable, first-version-or-larger
+            // open_how is the kernel's to reject.
+            if a[3] < OPEN_HOW_SIZE_VER0 || a[3] > 4096 {
+                return None;
+            }
+            let mut how = [0u8; 24];
+            if !read_exact(ctx.notif.pid, a[2], &mut how).ok()? {
+                return None;
+            }
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&how[i * 8..i * 8 + 8]);
+                u64::from_ne_bytes(w)
+            };
+            Some(OpenArgs {
+                dirfd: a[0] as u32 as i32,
+                path: a[1],
+                flags: word(0),
+                resolve: word(2),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Where the caller's walk starts, and with which `RESOLVE_*` flags we walk.
+fn walk_start(a: &OpenArgs, absolute: bool) -> (Base, u64) {
+    let caller_base = if a.dirfd == libc::AT_FDCWD {
+        Base::Cwd
+    } else {
+        Base::Fd(a.dirfd)
+    };
+    if a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0 {
+        // The caller scoped the walk to its dirfd: walk exactly as it asked.
+        (caller_base, a.resolve)
+    } else if absolute {
+        // "/" is the caller's root, and ".." never climbs above it.
+        (Base::Root, a.resolve | RESOLVE_IN_ROOT)
+    } else {
+        (caller_base, a.resolve)
+    }
+}
+
+pub fn handle(ctx: &mut Ctx<'_>) -> Action {
+    let Some(a) = args(ctx) else {
+        return Action::Continue;
+    };
+    let flags = a.flags as i32;
+    if flags & (libc::O_DIRECTORY | libc::O_PATH) != 0 {
+        return Action::Continue;
+    }
+    let pid = ctx.notif.pid;
+    let path = match read_cstring(pid, a.path, PATH_MAX) {
+        Ok(CString::Ok(p)) if !p.is_empty() => p,
+        _ => return Action::Continue,
+    };
+    let absolute = path[0] == b'/';
+    let candidate = if absolute {
+        lexical_candidate(&path)
+    } else {
+        let what = if a.dirfd == libc::AT_FDCWD {
+            "cwd".to_string()
+        } else if a.dirfd >= 0 {
+            format!("fd/{}", a.dirfd)
+        } else {
+            return Action::Continue;
+        };
+        match link_target(pid, &what) {
+            Ok(base) if base.first() == Some(&b'/') => lexical_candidate(&join(&base, &path)),
+            _ => false,
+        }
+    };
+    if !candidate {
+        return Action::Continue;
+    }
+    let (base, resolve) = walk_start(&a, absolute);
+    let nofollow = flags & libc::O_NOFOLLOW != 0;
+    let file = match resolve_file(ctx, base, &path, absolute, nofollow, resolve) {
+        Some(f) => f,
+        None => return Action::Continue,
+    };
+    if flags & libc::O_ACCMODE != libc::O_RDONLY {
+        // procfs decides who may open its files for writing (EACCES for
+        // most); the kernel answers with the real file's rules.
+        return Action::Continue;
+    }
+    ctx.buf.clear();
+    if let Err(e) = ctx.source.render(file, ctx.buf) {
+        tracing::warn!(file = file.name(), error = %e, "render failed; letting the kernel answer");
+        return Action::Continue;
+    }
+    match memfd::create(file.name(), ctx.buf) {
+        Ok(fd) => Action::InjectFd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+            file,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "memfd for emulated file failed");
+            Action::Errno(e.errno().unwrap_or(libc::ENOMEM))
+        }
+    }
+}
+
+/// Walk the caller's path with the kernel and map it to an emulated file.
+fn resolve_file(
+    ctx: &Ctx<'_>,
+    base: Base,
+    path: &[u8],
+    absolute: bool,
+    nofollow: bool,
+    resolve: u64,
+) -> Option<crate::emulate::EmulatedFile> {
+    let pid = ctx.notif.pid;
+    let b = open_base(pid, base).ok()?;
+    let rewritten = if mentions_self(path) {
+        let starts_at_proc_root = !absolute && {
+            let id = file_id(&b).ok()?;
+            id.fs_magic == PROC_MAGIC && id.ino == 1
+        };
+        let ids = ns_ids(pid).ok()?;
+        rewrite_self(path, starts_at_proc_root, ids.tgid, ids.tid)
+    } else {
+        None
+    };
+    let f = walk(&b, rewritten.as_deref().unwrap_or(path), nofollow, resolve).ok()?;
+    let id = file_id(&f).ok()?;
+    ctx.files.lookup(id)
+}

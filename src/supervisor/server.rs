@@ -1,0 +1,426 @@
+//! The main loop: the agent socket (registrations from runc), the stats
+//! socket (operators), signals, and the registry of container workers.
+//!
+//! It never serves a notification itself: each container's fds go to that
+//! container's worker ([`super::worker`]).
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+
+use crate::agent_meta::{self, ListenerMetadata};
+use crate::kernel::arch::SyscallTable;
+use crate::kernel::notify::NotifyFd;
+use crate::supervisor::agent::{self, Pending, Progress, Registration};
+use crate::supervisor::files::FileTable;
+use crate::supervisor::ratelimit::RateLimit;
+use crate::supervisor::stats::Stats;
+use crate::supervisor::worker::{self, NewProcess, Shared, ToMain, WorkerHandle};
+use crate::supervisor::SupervisorError;
+
+const AGENT: Token = Token(0);
+const STATS: Token = Token(1);
+const WAKER: Token = Token(2);
+const SIGNALS: Token = Token(3);
+const FIRST_CONN: usize = 16;
+/// A registration must complete within this time.
+const CONN_DEADLINE: Duration = Duration::from_secs(5);
+/// Most agent connections open at once.
+const MAX_CONNS: usize = 256;
+
+struct Conn {
+    stream: UnixStream,
+    pending: Pending,
+    deadline: Instant,
+}
+
+/// The running supervisor.
+pub struct Server {
+    state_dir: PathBuf,
+    poll: Poll,
+    agent: UnixListener,
+    stats_listener: UnixListener,
+    signals: SignalFd,
+    _lock: OwnedFd,
+    waker: Arc<Waker>,
+    to_main_tx: Sender<ToMain>,
+    to_main_rx: Receiver<ToMain>,
+    shared: Arc<Shared>,
+    conns: HashMap<Token, Conn>,
+    next_token: usize,
+    workers: HashMap<String, WorkerHandle>,
+    log: RateLimit,
+}
+
+fn io_err(what: String) -> impl FnOnce(io::Error) -> SupervisorError {
+    move |source| SupervisorError::Io { what, source }
+}
+
+fn lock_state_dir(dir: &Path) -> Result<OwnedFd, SupervisorError> {
+    let path = dir.join("supervisor.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(format!("open {}", path.display())))?;
+    let fd = OwnedFd::from(f);
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(SupervisorError::AlreadyRunning(dir.to_path_buf()));
+    }
+    Ok(fd)
+}
+
+fn bind(path: &Path) -> Result<UnixListener, SupervisorError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(format!("remove stale {}", path.display()))(e)),
+    }
+    let l = UnixListener::bind(path).map_err(io_err(format!("bind {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err(format!("chmod {}", path.display())))?;
+    Ok(l)
+}
+
+impl Server {
+    /// Set up the state directory, sockets and signal handling.
+    pub fn new(state_dir: &Path) -> Result<Self, SupervisorError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(SupervisorError::NotRoot);
+        }
+        std::fs::create_dir_all(state_dir)
+            .map_err(io_err(format!("create {}", state_dir.display())))?;
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("chmod 0700 {}", state_dir.display())))?;
+        let lock = lock_state_dir(state_dir)?;
+        let poll = Poll::new().map_err(io_err("epoll".into()))?;
+        let mut agent = bind(&agent_meta::agent_socket(state_dir))?;
+        let mut stats_listener = bind(&agent_meta::stats_socket(state_dir))?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGHUP);
+        mask.thread_block()
+            .map_err(|e| io_err("block signals".into())(e.into()))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| io_err("signalfd".into())(e.into()))?;
+        let reg = poll.registry();
+        reg.register(&mut agent, AGENT, Interest::READABLE)
+            .map_err(io_err("watch agent socket".into()))?;
+        reg.register(&mut stats_listener, STATS, Interest::READABLE)
+            .map_err(io_err("watch stats socket".into()))?;
+        reg.register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )
+        .map_err(io_err("watch signals".into()))?;
+        let waker = Arc::new(Waker::new(reg, WAKER).map_err(io_err("waker".into()))?);
+        let (to_main_tx, to_main_rx) = mpsc::channel();
+        let files = FileTable::from_host();
+        tracing::info!(state_dir = %state_dir.display(), emulated_files = files.len(), "supervisor listening");
+        Ok(Server {
+            state_dir: state_dir.to_path_buf(),
+            poll,
+            agent,
+            stats_listener,
+            signals,
+            _lock: lock,
+            waker,
+            to_main_tx,
+            to_main_rx,
+            shared: Arc::new(Shared {
+                files,
+                table: SyscallTable::new(),
+                stats: Stats::default(),
+            }),
+            conns: HashMap::new(),
+            next_token: FIRST_CONN,
+            workers: HashMap::new(),
+            log: RateLimit::new(20, Duration::from_secs(3)),
+        })
+    }
+
+    /// Serve until SIGTERM, SIGINT or SIGHUP.
+    pub fn run(mut self) -> Result<(), SupervisorError> {
+        let mut events = Events::with_capacity(128);
+        loop {
+            let timeout = self
+                .conns
+                .values()
+                .map(|c| c.deadline.saturating_duration_since(Instant::now()))
+                .min();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(io_err("epoll_wait".into())(e));
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    AGENT => self.accept_agent(),
+                    STATS => self.accept_stats(),
+                    WAKER => self.from_workers(),
+                    SIGNALS => {
+                        if let Ok(Some(sig)) = self.signals.read_signal() {
+                            tracing::info!(signal = sig.ssi_signo, "shutting down");
+                            self.cleanup();
+                            return Ok(());
+                        }
+                    }
+                    t => self.read_conn(t),
+                }
+            }
+            self.expire_conns();
+        }
+    }
+
+    fn cleanup(&self) {
+        let _ = std::fs::remove_file(agent_meta::agent_socket(&self.state_dir));
+        let _ = std::fs::remove_file(agent_meta::stats_socket(&self.state_dir));
+    }
+
+    fn refuse(&mut self, why: &str, detail: &str) {
+        if let Some(skipped) = self.log.allow() {
+            tracing::warn!(reason = why, detail, skipped, "agent connection refused");
+        }
+    }
+
+    fn accept_agent(&mut self) {
+        loop {
+            let (mut stream, _) = match self.agent.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    if let Some(skipped) = self.log.allow() {
+                        tracing::warn!(error = %e, skipped, "accept failed");
+                    }
+                    return;
+                }
+            };
+            let uid = getsockopt(&stream, PeerCredentials).map(|c| c.uid());
+            if uid != Ok(0) {
+                self.shared
+                    .stats
+                    .refused_peer
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.refuse("peer is not root", &format!("{uid:?}"));
+                continue;
+            }
+            if self.conns.len() >= MAX_CONNS {
+                self.refuse("too many pending connections", "");
+                continue;
+            }
+            let token = Token(self.next_token);
+            self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONN);
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+                .is_err()
+            {
+                continue;
+            }
+            self.shared
+                .stats
+                .connections_accepted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.conns.insert(
+                token,
+                Conn {
+                    stream,
+                    pending: Pending::default(),
+                    deadline: Instant::now() + CONN_DEADLINE,
+                },
+            );
+        }
+    }
+
+    fn read_conn(&mut self, token: Token) {
+        let mut buf = [0u8; 8192];
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            let got = agent::receive(conn.stream.as_fd(), &mut buf);
+            let progress = match got {
+                Ok(Some((n, fds))) => conn.pending.feed(&buf[..n], fds),
+                Ok(None) => match conn.pending.finish() {
+                    Ok(r) => Ok(Progress::Done(Box::new(r))),
+                    Err(agent::AgentError::Truncated) if conn.pending.is_empty() => {
+                        // A liveness probe (syscont-runc): connect and close.
+                        self.drop_conn(token);
+                        return;
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(agent::AgentError::Io(e)),
+            };
+            match progress {
+                Ok(Progress::More) => continue,
+                Ok(Progress::Done(reg)) => {
+                    self.drop_conn(token);
+                    self.register(*reg);
+                    return;
+                }
+                Err(e) => {
+                    self.drop_conn(token);
+                    self.shared
+                        .stats
+                        .refused_payload
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.refuse("bad payload", &e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, token: Token) {
+        if let Some(mut c) = self.conns.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    fn expire_conns(&mut self) {
+        let now = Instant::now();
+        let late: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in late {
+            self.drop_conn(t);
+            self.shared
+                .stats
+                .refused_payload
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.refuse("registration not completed in time", "");
+        }
+    }
+
+    fn register(&mut self, reg: Registration) {
+        let Registration { state, fd } = reg;
+        let fd = match NotifyFd::new(fd) {
+            Ok(f) => f,
+            Err(e) => {
+                self.shared
+                    .stats
+                    .refused_payload
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.refuse("bad fd", &e.to_string());
+                return;
+            }
+        };
+        let id = state.state.id.clone();
+        if id.is_empty() || id.len() > 1024 {
+            self.refuse("bad container id", "");
+            return;
+        }
+        let meta = if state.metadata.is_empty() {
+            None
+        } else {
+            match ListenerMetadata::parse(&state.metadata) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::info!(container = %id, error = %e, "metadata not from syscont-runc; every call not emulated continues");
+                    None
+                }
+            }
+        };
+        let mut p = NewProcess {
+            fd,
+            pid: state.pid,
+            init_pid: state.state.pid,
+            is_init: state.state.status == "creating",
+            meta,
+            seq: 0,
+        };
+        for _attempt in 0..2 {
+            if !self.workers.contains_key(&id) {
+                match worker::spawn(
+                    id.clone(),
+                    self.shared.clone(),
+                    self.to_main_tx.clone(),
+                    self.waker.clone(),
+                ) {
+                    Ok(h) => {
+                        self.workers.insert(id.clone(), h);
+                    }
+                    Err(e) => {
+                        tracing::error!(container = %id, error = %e, "cannot start a worker");
+                        return;
+                    }
+                }
+            }
+            let Some(h) = self.workers.get_mut(&id) else {
+                return;
+            };
+            match h.send(p) {
+                Ok(()) => return,
+                Err(back) => {
+                    // The worker had exited: start a new one.
+                    p = back;
+                    self.workers.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn from_workers(&mut self) {
+        while let Ok(msg) = self.to_main_rx.try_recv() {
+            match msg {
+                ToMain::Idle { id, seq } => {
+                    let idle = self
+                        .workers
+                        .get(&id)
+                        .map(|h| h.sent == seq)
+                        .unwrap_or(false);
+                    if idle {
+                        if let Some(h) = self.workers.remove(&id) {
+                            h.close();
+                        }
+                        self.shared.stats.retire(&id);
+                        tracing::info!(container = %id, "container gone");
+                    }
+                }
+            }
+        }
+    }
+
+    fn accept_stats(&mut self) {
+        loop {
+            let stream = match self.stats_listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            };
+            if getsockopt(&stream, PeerCredentials).map(|c| c.uid()) != Ok(0) {
+                continue;
+            }
+            let json = serde_json::to_vec(&self.shared.stats.snapshot()).unwrap_or_default();
+            let mut s = std::os::unix::net::UnixStream::from(stream);
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = s.write_all(&json);
+        }
+    }
+}

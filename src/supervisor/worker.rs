@@ -1,0 +1,348 @@
+//! One event loop per container: it owns the container's notification fds
+//! and its emulation source, and answers every trapped call of that
+//! container. A slow, stopped or flooding container therefore only ever
+//! delays itself.
+//!
+//! The loop is a level-triggered `poll(2)` over the container's listener
+//! fds and one eventfd: per notification that is `poll`, `NOTIF_RECV` and
+//! the answer, the fewest syscalls a multi-fd loop can do (an edge-triggered
+//! epoll needs a zero-timeout poll before every receive, since `NOTIF_RECV`
+//! blocks even on a non-blocking fd). Each ready fd gets one notification
+//! per round, so one flooding process cannot starve the container's others.
+//!
+//! The main loop hands over new fds through a channel and the eventfd.
+//! When the last process of the container has gone the worker reports
+//! itself idle; the main loop then drops the channel (unless a new fd is in
+//! flight) and the worker exits.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::agent_meta::{ListenerMetadata, OrigAction};
+use crate::emulate::ContainerSource;
+use crate::kernel::arch::{Sys, SyscallTable};
+use crate::kernel::notify::{NotifyFd, Reply};
+use crate::supervisor::files::FileTable;
+use crate::supervisor::handlers::{self, Action, Ctx};
+use crate::supervisor::ratelimit::RateLimit;
+use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
+
+/// State shared by every loop of the supervisor.
+#[derive(Debug)]
+pub struct Shared {
+    pub files: FileTable,
+    pub table: SyscallTable,
+    pub stats: Stats,
+}
+
+/// A new process of the container.
+#[derive(Debug)]
+pub struct NewProcess {
+    pub fd: NotifyFd,
+    /// Host pid of the process (for logs).
+    pub pid: i32,
+    /// Host pid of the container's init, if known.
+    pub init_pid: i32,
+    /// True for a container's init ("creating"): the container (re)starts.
+    pub is_init: bool,
+    pub meta: Option<ListenerMetadata>,
+    /// Sequence number given by the main loop.
+    pub seq: u64,
+}
+
+/// Message from a worker to the main loop.
+#[derive(Debug)]
+pub enum ToMain {
+    /// The worker has no fd left; it has received every fd up to `seq`.
+    Idle { id: String, seq: u64 },
+}
+
+/// The main loop's handle on a worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    tx: Sender<NewProcess>,
+    waker: Arc<EventFd>,
+    /// Sequence number of the last fd sent.
+    pub sent: u64,
+}
+
+impl WorkerHandle {
+    /// Hand a new process over. Fails if the worker is gone.
+    pub fn send(&mut self, mut p: NewProcess) -> Result<(), NewProcess> {
+        self.sent += 1;
+        p.seq = self.sent;
+        self.tx.send(p).map_err(|e| e.0)?;
+        let _ = self.waker.write(1);
+        Ok(())
+    }
+
+    /// Tell the worker to exit once it sees the channel closed.
+    pub fn close(self) {
+        let waker = self.waker.clone();
+        drop(self.tx);
+        let _ = waker.write(1);
+    }
+}
+
+struct Entry {
+    fd: NotifyFd,
+    pid: i32,
+    meta: Option<ListenerMetadata>,
+}
+
+struct Worker {
+    id: String,
+    shared: Arc<Shared>,
+    counters: Arc<ContainerCounters>,
+    wake: Arc<EventFd>,
+    rx: Receiver<NewProcess>,
+    to_main: Sender<ToMain>,
+    main_waker: Arc<Waker>,
+    entries: Vec<Option<Entry>>,
+    live: usize,
+    received: u64,
+    source: Option<ContainerSource>,
+    buf: Vec<u8>,
+    log: RateLimit,
+    idle_reported: bool,
+}
+
+/// Start the loop of container `id`.
+pub fn spawn(
+    id: String,
+    shared: Arc<Shared>,
+    to_main: Sender<ToMain>,
+    main_waker: Arc<Waker>,
+) -> io::Result<WorkerHandle> {
+    let waker = Arc::new(
+        EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(io::Error::from)?,
+    );
+    let (tx, rx) = mpsc::channel();
+    let counters = shared.stats.container(&id);
+    let mut w = Worker {
+        id: id.clone(),
+        shared,
+        counters,
+        wake: waker.clone(),
+        rx,
+        to_main,
+        main_waker,
+        entries: Vec::new(),
+        live: 0,
+        received: 0,
+        source: None,
+        buf: Vec::with_capacity(16 * 1024),
+        log: RateLimit::new(10, Duration::from_secs(6)),
+        idle_reported: false,
+    };
+    let short: String = id.chars().take(12).collect();
+    std::thread::Builder::new()
+        .name(format!("ctr-{short}"))
+        .spawn(move || w.run())?;
+    Ok(WorkerHandle { tx, waker, sent: 0 })
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut pfds: Vec<libc::pollfd> = Vec::new();
+        // Entry index of each pollfd after the first (the eventfd).
+        let mut slots: Vec<usize> = Vec::new();
+        let mut dirty = true;
+        loop {
+            if dirty {
+                pfds.clear();
+                slots.clear();
+                pfds.push(libc::pollfd {
+                    fd: self.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                for (i, e) in self.entries.iter().enumerate() {
+                    if let Some(e) = e {
+                        pfds.push(libc::pollfd {
+                            fd: e.fd.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        });
+                        slots.push(i);
+                    }
+                }
+                dirty = false;
+            }
+            // SAFETY: pfds is a valid array of pollfd of the given length.
+            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(container = %self.id, error = %e, "poll failed; worker stops");
+                    return;
+                }
+                continue;
+            }
+            for (k, &idx) in slots.iter().enumerate() {
+                let rev = pfds[k + 1].revents;
+                if rev & libc::POLLIN != 0 {
+                    self.serve_one(idx);
+                } else if rev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    self.remove(idx);
+                    dirty = true;
+                }
+            }
+            if pfds[0].revents & libc::POLLIN != 0 {
+                let _ = self.wake.read();
+                if !self.take_new() {
+                    tracing::debug!(container = %self.id, "worker exits");
+                    return;
+                }
+                dirty = true;
+            }
+            if self.live == 0 && !self.idle_reported {
+                self.idle_reported = true;
+                let _ = self.to_main.send(ToMain::Idle {
+                    id: self.id.clone(),
+                    seq: self.received,
+                });
+                let _ = self.main_waker.wake();
+            }
+        }
+    }
+
+    /// Take every new process from the channel; false once it is closed and
+    /// empty.
+    fn take_new(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(p) => self.add(p),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return self.live > 0,
+            }
+        }
+    }
+
+    fn add(&mut self, p: NewProcess) {
+        self.received = p.seq;
+        self.idle_reported = false;
+        if p.is_init || self.source.is_none() {
+            let pid = if p.init_pid > 0 { p.init_pid } else { p.pid };
+            match ContainerSource::for_init_pid(pid) {
+                Ok(s) => self.source = Some(s),
+                Err(e) => {
+                    tracing::warn!(container = %self.id, pid, error = %e, "cannot read the container's cgroup and start time")
+                }
+            }
+        }
+        if p.fd.set_sync_wake_up() {
+            self.shared.stats.sync_wake_up.store(1, Relaxed);
+        }
+        let idx = match self.entries.iter().position(|e| e.is_none()) {
+            Some(i) => i,
+            None => {
+                self.entries.push(None);
+                self.entries.len() - 1
+            }
+        };
+        tracing::info!(container = %self.id, pid = p.pid, init = p.is_init, "process registered");
+        self.entries[idx] = Some(Entry {
+            fd: p.fd,
+            pid: p.pid,
+            meta: p.meta,
+        });
+        self.live += 1;
+        self.counters.fds_registered.fetch_add(1, Relaxed);
+        self.counters.fds_active.fetch_add(1, Relaxed);
+    }
+
+    fn remove(&mut self, idx: usize) {
+        if let Some(e) = self.entries.get_mut(idx).and_then(Option::take) {
+            tracing::debug!(container = %self.id, pid = e.pid, "process gone; fd released");
+            self.live -= 1;
+            self.counters.fds_active.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Answer one notification of entry `idx` (poll said one is pending,
+    /// so the receive cannot block).
+    fn serve_one(&mut self, idx: usize) {
+        {
+            let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {
+                return;
+            };
+            let started = Instant::now();
+            let n = match entry.fd.recv() {
+                Ok(n) => n,
+                Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => {
+                    return
+                }
+                Err(e) => {
+                    if let Some(skipped) = self.log.allow() {
+                        tracing::warn!(container = %self.id, error = %e, skipped, "receive failed");
+                    }
+                    return;
+                }
+            };
+            if self.source.is_none() {
+                if let Ok(s) = ContainerSource::for_init_pid(n.pid as i32) {
+                    self.source = Some(s);
+                }
+            }
+            let sys = self.shared.table.lookup(n.arch, n.nr);
+            let orig = entry
+                .meta
+                .as_ref()
+                .and_then(|m| m.orig_action(sys.name()))
+                .unwrap_or(OrigAction::Allow);
+            let action = match (orig, self.source.as_ref()) {
+                (OrigAction::Errno { errno }, _) => Action::Errno(errno as i32),
+                (OrigAction::Allow, None) => Action::Continue,
+                (OrigAction::Allow, Some(source)) => {
+                    let mut ctx = Ctx {
+                        nfd: &entry.fd,
+                        notif: &n,
+                        sys,
+                        files: &self.shared.files,
+                        source,
+                        counters: &self.counters,
+                        buf: &mut self.buf,
+                    };
+                    handlers::handle(&mut ctx)
+                }
+            };
+            let (result, outcome) = match action {
+                Action::Continue => (entry.fd.send(n.id, Reply::Continue), Outcome::Continued),
+                Action::Errno(e) => (entry.fd.send(n.id, Reply::Errno(e)), Outcome::Errno),
+                Action::Value(v) => (entry.fd.send(n.id, Reply::Value(v)), Outcome::Emulated),
+                Action::InjectFd { fd, cloexec, file } => {
+                    let r = entry.fd.add_fd_and_send(n.id, fd.as_fd(), cloexec);
+                    if r.is_ok() {
+                        self.counters.served(file);
+                    }
+                    (r.map(|_| ()), Outcome::Emulated)
+                }
+            };
+            let outcome = match result {
+                Ok(()) => outcome,
+                Err(e) if e.errno() == Some(libc::ENOENT) => Outcome::Gone,
+                Err(e) => {
+                    if let Some(skipped) = self.log.allow() {
+                        tracing::warn!(container = %self.id, syscall = sys.name(), error = %e, skipped, "answer failed");
+                    }
+                    Outcome::Gone
+                }
+            };
+            self.counters.record(sys, outcome, started.elapsed());
+            if sys == Sys::Other {
+                if let Some(skipped) = self.log.allow() {
+                    tracing::debug!(container = %self.id, nr = n.nr, arch = n.arch, skipped, "unexpected syscall continued");
+                }
+            }
+        }
+    }
+}
