@@ -22,5 +22,5 @@ trap '"$SYSCONT_ROOT/scripts/env-down.sh" || true' EXIT
 export DOCKER_HOST SYSCONT_TEST_STATE_DIR
 export SYSCONT_TEST_LOGS
 log "cargo test --release (DOCKER_HOST=$DOCKER_HOST)"
-cargo test --release "$@" -- --test-threads="${SYSCONT_TEST_THREADS:-4}"
+cargo test --release --no-fail-fast "$@" -- --test-threads="${SYSCONT_TEST_THREADS:-4}"
 log "all tests passed in $(( $(date +%s) - start )) s"
