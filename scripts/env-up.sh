@@ -35,7 +35,7 @@ if [ "${SYSCONT_TEST_SUPERVISOR:-1}" != 0 ]; then
         log "supervisor already running (pid $(cat "$SV_PID"))"
     else
         log "starting syscont-supervisor --state-dir $SYSCONT_TEST_STATE_DIR (log: $SYSCONT_TEST_LOGS/supervisor.log)"
-        SYSCONT_LOG="${SYSCONT_LOG:-info}" setsid "$SUPERVISOR" --state-dir "$SYSCONT_TEST_STATE_DIR" \
+        NO_COLOR=1 SYSCONT_LOG="${SYSCONT_LOG:-info}" setsid "$SUPERVISOR" --state-dir "$SYSCONT_TEST_STATE_DIR" \
             >>"$SYSCONT_TEST_LOGS/supervisor.log" 2>&1 </dev/null &
         echo $! >"$SV_PID"
         if ! wait_for "agent socket" 20 test -S "$SYSCONT_TEST_STATE_DIR/agent.sock"; then
