@@ -192,3 +192,40 @@ fn flood_in_one_container_does_not_starve_another() {
     drop(a);
     assert_supervisor_serving(env);
 }
+
+#[test]
+fn concurrent_containers_each_get_only_their_own_figures() {
+    let env = require_env!();
+    let run = |mem: &str, kb: u64| {
+        let r = env
+            .run(BUSYBOX)
+            .opt("--memory")
+            .opt(mem)
+            .opt("--cpuset-cpus")
+            .opt(CPUSET)
+            .hostile();
+        move || r.cmd(&["hostile", "memcheck", "4", &kb.to_string()]).ok()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(run("256m", MEM_LIMIT_KB));
+        let b = s.spawn(run("128m", MEM_LIMIT_KB / 2));
+        (a.join().expect("A"), b.join().expect("B"))
+    });
+    for (name, out) in [("A (256m)", &a), ("B (128m)", &b)] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("memcheck "))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            line.contains(" wrong=0 ") && line.ends_with(" bad=0"),
+            "{name} saw foreign or failed reads: {line}"
+        );
+        let reads: u64 = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("reads="))
+            .and_then(|v| v.parse().ok())
+            .expect("reads");
+        assert!(reads >= 100, "{name} made too few reads: {line}");
+    }
+}

@@ -13,6 +13,8 @@
  *   hostile flood SECONDS [PATH]   open+read+close PATH (default /proc/meminfo) in a loop
  *   hostile timed N PATH           N open+read+close of PATH; prints elapsed ms and
  *                                  the first line of the last read
+ *   hostile memcheck SECONDS KB    read /proc/meminfo in a loop; count reads whose
+ *                                  MemTotal is not KB (another container's data)
  *   hostile agent-peer SOCKET      send a valid ContainerProcessState with a real
  *                                  seccomp listener fd; report whether the peer
  *                                  closed the connection, and whether the
@@ -301,6 +303,28 @@ static int mode_timed(long n, const char *path)
     return 0;
 }
 
+static int mode_memcheck(double secs, long long want)
+{
+    long n = 0, wrong = 0, bad = 0;
+    char buf[16384];
+    double end = now() + secs;
+    while (now() < end) {
+        int fd = open("/proc/meminfo", O_RDONLY);
+        if (fd < 0 || slurp(fd, buf, sizeof buf) <= 0) {
+            bad++;
+        } else {
+            char *p = strstr(buf, "MemTotal:");
+            if (!p || strtoll(p + 9, NULL, 10) != want)
+                wrong++;
+        }
+        if (fd >= 0)
+            close(fd);
+        n++;
+    }
+    printf("memcheck reads=%ld wrong=%ld bad=%ld\n", n, wrong, bad);
+    return 0;
+}
+
 /* A filter that notifies on getpriority and allows the rest; returns the
  * listener fd. */
 static int install_listener(void)
@@ -392,6 +416,8 @@ int main(int argc, char **argv)
         return mode_flood(atof(argv[2]), argc >= 4 ? argv[3] : "/proc/meminfo");
     if (!strcmp(m, "timed") && argc >= 4)
         return mode_timed(atol(argv[2]), argv[3]);
+    if (!strcmp(m, "memcheck") && argc >= 4)
+        return mode_memcheck(atof(argv[2]), atoll(argv[3]));
     if (!strcmp(m, "agent-peer") && argc >= 3)
         return mode_agent_peer(argv[2]);
     fprintf(stderr, "hostile: unknown mode or missing argument: %s\n", m);
