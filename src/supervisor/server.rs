@@ -175,7 +175,7 @@ impl Server {
                 match ev.token() {
                     AGENT => self.accept_agent(),
                     STATS => self.accept_stats(),
-                    WAKER => self.from_workers(),
+                    WAKER => self.worker_reports(),
                     SIGNALS => {
                         if let Ok(Some(sig)) = self.signals.read_signal() {
                             tracing::info!(signal = sig.ssi_signo, "shutting down");
@@ -385,7 +385,7 @@ impl Server {
         }
     }
 
-    fn from_workers(&mut self) {
+    fn worker_reports(&mut self) {
         while let Ok(msg) = self.to_main_rx.try_recv() {
             match msg {
                 ToMain::Idle { id, seq } => {

@@ -143,7 +143,12 @@ pub fn spawn(
         log: RateLimit::new(10, Duration::from_secs(6)),
         idle_reported: false,
     };
-    let short: String = id.chars().take(12).collect();
+    // Thread names hold 15 bytes; keep them printable whatever the id is.
+    let short: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(11)
+        .collect();
     std::thread::Builder::new()
         .name(format!("ctr-{short}"))
         .spawn(move || w.run())?;
