@@ -117,8 +117,18 @@ pub(crate) fn collect_tasks(
 ) -> Result<()> {
     dir.read(file, buf)?;
     push_tids(buf, &dir.file_path(file), out)?;
-    walk_children(&dir.path, file, buf, out, 0)
+    let mut budget = MAX_DESCENDANTS;
+    walk_children(&dir.path, file, buf, out, 0, &mut budget)?;
+    if budget == 0 {
+        tracing::debug!(cgroup = %dir.path.display(), "cgroup has too many descendants; tasks counted from the first ones");
+    }
+    Ok(())
 }
+
+/// Bounds on the descendant walk: a container that may create cgroups
+/// (delegated to its systemd) cannot make a read walk without end.
+const MAX_DEPTH: u32 = 32;
+const MAX_DESCENDANTS: u32 = 4096;
 
 fn push_tids(buf: &[u8], path: &Path, out: &mut Vec<u32>) -> Result<()> {
     for line in super::parse::lines(buf) {
@@ -139,8 +149,8 @@ fn walk_children(
     buf: &mut Vec<u8>,
     out: &mut Vec<u32>,
     depth: u32,
+    budget: &mut u32,
 ) -> Result<()> {
-    const MAX_DEPTH: u32 = 32;
     if depth >= MAX_DEPTH {
         return Ok(());
     }
@@ -160,6 +170,10 @@ fn walk_children(
         if !is_dir {
             continue;
         }
+        if *budget == 0 {
+            return Ok(());
+        }
+        *budget -= 1;
         let child = entry.path();
         let tasks_path = child.join(file);
         buf.clear();
@@ -173,7 +187,7 @@ fn walk_children(
                 })
             }
         }
-        walk_children(&child, file, buf, out, depth + 1)?;
+        walk_children(&child, file, buf, out, depth + 1, budget)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use super::{
     cpu_online, cpuinfo, diskstats, loadavg, meminfo, stat, swaps, sysinfo, uptime, EmulateError,
     EmulatedFile, SysinfoFigures,
 };
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, CpuDetail, CpuStats};
 
 /// Reused buffers: one render allocates nothing once they have grown.
 #[derive(Default)]
@@ -153,13 +153,15 @@ impl ContainerSource {
         *st
     }
 
+    /// The usable host CPUs and the CPU figures `detail` asks for.
     fn usable_cpus(
         &self,
         s: &mut Scratch,
-    ) -> Result<(Vec<u32>, crate::cgroup::CpuStats), EmulateError> {
+        detail: CpuDetail,
+    ) -> Result<(Vec<u32>, CpuStats), EmulateError> {
         read_into(&self.paths.cpu_online, &mut s.host)?;
         let online = host::parse_online(&s.host, &self.paths.cpu_online)?;
-        let cpu = self.cgroup.cpu(&mut s.cg)?;
+        let cpu = self.cgroup.cpu_detail(&mut s.cg, detail)?;
         Ok((cpu_online::usable_cpus(&online, &cpu), cpu))
     }
 
@@ -171,7 +173,7 @@ impl ContainerSource {
     ) -> Result<(), EmulateError> {
         match file {
             EmulatedFile::Uptime => {
-                let (usable, cpu) = self.usable_cpus(s)?;
+                let (usable, cpu) = self.usable_cpus(s, CpuDetail::Usage)?;
                 let now = self.clock.now_ns()?;
                 uptime::render(
                     uptime::figures(now, self.init_start_ns, usable.len(), cpu.usage_ns),
@@ -184,12 +186,12 @@ impl ContainerSource {
                 meminfo::render(&s.host, &self.paths.meminfo, &m, out)?;
             }
             EmulatedFile::Cpuinfo => {
-                let (usable, _) = self.usable_cpus(s)?;
+                let (usable, _) = self.usable_cpus(s, CpuDetail::Limits)?;
                 read_into(&self.paths.cpuinfo, &mut s.host)?;
                 cpuinfo::render(&s.host, &usable, out);
             }
             EmulatedFile::Stat => {
-                let (usable, cpu) = self.usable_cpus(s)?;
+                let (usable, cpu) = self.usable_cpus(s, CpuDetail::Full)?;
                 let counts = self.task_counts(s)?;
                 let now = self.clock.now_ns()?;
                 read_into(&self.paths.stat, &mut s.host)?;
@@ -225,7 +227,7 @@ impl ContainerSource {
                 diskstats::render(&s.host, &blkio, self.cgroup.is_root(), out);
             }
             EmulatedFile::CpuOnline | EmulatedFile::CpuPossible | EmulatedFile::CpuPresent => {
-                let (usable, _) = self.usable_cpus(s)?;
+                let (usable, _) = self.usable_cpus(s, CpuDetail::Limits)?;
                 cpu_online::render(usable.len(), out);
             }
         }

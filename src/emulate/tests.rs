@@ -321,3 +321,27 @@ fn real_host_renders_parse_back() {
     assert_eq!(si.totalram, total * 1024);
     assert!(si.procs >= 1);
 }
+
+/// Rough cost of a meminfo render on this host (run with `--ignored
+/// --nocapture`, preferably in release mode).
+#[test]
+#[ignore]
+fn render_cost() {
+    let pid = i32::try_from(std::process::id()).expect("pid");
+    let src = ContainerSource::for_init_pid(pid).expect("source");
+    let mut out = Vec::with_capacity(8192);
+    for f in EmulatedFile::ALL {
+        let n = 2000u32;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            out.clear();
+            src.render(f, &mut out).expect("render");
+        }
+        println!("{:>12}: {:?} per render", f.name(), t.elapsed() / n);
+    }
+    let t = std::time::Instant::now();
+    for _ in 0..2000 {
+        src.sysinfo().expect("sysinfo");
+    }
+    println!("{:>12}: {:?} per call", "sysinfo", t.elapsed() / 2000);
+}
