@@ -192,6 +192,9 @@ impl V1 {
                 }
             }
         }
+        if detail == CpuDetail::Limits {
+            return Ok(out);
+        }
         let d = self
             .cpuacct
             .as_ref()

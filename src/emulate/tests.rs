@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::clock::NSEC_PER_SEC;
 use super::*;
 use crate::cgroup::fixtures::{self, write, Spec, MIB};
+use crate::cgroup::Cgroup;
 
 const HOST_MEMINFO: &str = super::meminfo::tests::HOST;
 
@@ -344,4 +345,59 @@ fn render_cost() {
         src.sysinfo().expect("sysinfo");
     }
     println!("{:>12}: {:?} per call", "sysinfo", t.elapsed() / 2000);
+}
+
+#[test]
+fn source_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ContainerSource>();
+}
+
+#[test]
+fn limited_swap_is_consistent_everywhere() {
+    let mut spec = Spec::limited();
+    spec.swap = Some(Some(64 * MIB));
+    for v2 in [false, true] {
+        let (_t, src, _clock) = source(v2, &spec);
+        let mem = render(&src, EmulatedFile::Meminfo);
+        assert_eq!(meminfo_kb(&mem, "SwapTotal"), 65_536, "v2={v2}");
+        assert_eq!(meminfo_kb(&mem, "SwapFree"), 65_536 - 10_240);
+        let swaps = render(&src, EmulatedFile::Swaps);
+        let line: Vec<&str> = swaps
+            .lines()
+            .nth(1)
+            .expect("line")
+            .split_whitespace()
+            .collect();
+        assert_eq!(line, vec!["none", "virtual", "65536", "10240", "0"]);
+        let si = src.sysinfo().expect("sysinfo");
+        assert_eq!(si.totalswap, 64 * MIB);
+        assert_eq!(si.freeswap, 54 * MIB);
+    }
+}
+
+#[test]
+fn host_root_cgroup_sees_host_load_and_disks() {
+    let t = tempfile::TempDir::new().expect("tempdir");
+    host_files(t.path());
+    write(
+        t.path(),
+        "sys/fs/cgroup/memory.stat",
+        "anon 1048576\nfile 2097152\n",
+    );
+    write(t.path(), "sys/fs/cgroup/cgroup.threads", "100\n");
+    write(t.path(), "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
+    let cg =
+        Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"0::/\n", t.path()).expect("locate");
+    let (clock, _h) = Clock::manual(NSEC_PER_SEC);
+    let src =
+        ContainerSource::with_roots(t.path().join("proc"), t.path().join("sys"), cg, 0, clock)
+            .expect("source");
+    assert_eq!(
+        render(&src, EmulatedFile::Loadavg),
+        "0.53 0.36 0.15 1/82 4677\n"
+    );
+    assert_eq!(render(&src, EmulatedFile::Diskstats), HOST_DISKSTATS);
+    assert_eq!(render(&src, EmulatedFile::Meminfo), HOST_MEMINFO);
+    assert_eq!(render(&src, EmulatedFile::CpuOnline), "0-3\n");
 }
