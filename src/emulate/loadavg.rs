@@ -57,6 +57,12 @@ impl LoadState {
         }
     }
 
+    /// True when at least one period has passed since the last update, so
+    /// that [`LoadState::update`] needs the active count.
+    pub fn due(&self, now_ns: u64) -> bool {
+        now_ns.saturating_sub(self.last_ns) >= LOAD_FREQ_NS
+    }
+
     /// Apply the decay for every whole 5 s period elapsed up to `now_ns`,
     /// with `active` running + uninterruptible tasks.
     pub fn update(&mut self, now_ns: u64, active: u64) {
@@ -122,6 +128,8 @@ mod tests {
         }
         assert_eq!(a.avenrun, s.avenrun);
         // Less than a period changes nothing.
+        assert!(!s.due(s.last_ns + LOAD_FREQ_NS - 1));
+        assert!(s.due(s.last_ns + LOAD_FREQ_NS));
         let before = s;
         s.update(s.last_ns + LOAD_FREQ_NS - 1, 5);
         assert_eq!(s, before);

@@ -110,10 +110,14 @@ impl ContainerSource {
         &self.cgroup
     }
 
-    /// Fresh bytes of `file` for this container, appended to `out`.
+    /// Fresh bytes of `file` for this container, appended to `out`. On
+    /// error `out` is left as it was.
     pub fn render(&self, file: EmulatedFile, out: &mut Vec<u8>) -> Result<(), EmulateError> {
+        let start = out.len();
         let r = with_scratch(|s| self.render_with(file, s, out));
         if let Err(e) = &r {
+            // Never hand out half a file.
+            out.truncate(start);
             tracing::debug!(file = file.name(), error = %e, "render failed");
         }
         r
@@ -123,9 +127,20 @@ impl ContainerSource {
     pub fn sysinfo(&self) -> Result<SysinfoFigures, EmulateError> {
         with_scratch(|s| {
             let mem = self.mem_figures(s)?;
-            let counts = self.task_counts(s)?;
             let now = self.clock.now_ns()?;
-            let load = self.load_at(now, &counts);
+            // procs needs only the task list; task states (one file per
+            // task) are read only when a load period has passed.
+            self.cgroup.tasks(&mut s.cg, &mut s.tids)?;
+            let load = if self.lock_load().due(now) {
+                let counts = tasks::count(&self.paths.proc_root, &s.tids, &mut s.host);
+                self.load_at(now, &counts)
+            } else {
+                *self.lock_load()
+            };
+            let counts = TaskCounts {
+                total: u32::try_from(s.tids.len()).unwrap_or(u32::MAX),
+                ..TaskCounts::default()
+            };
             Ok(sysinfo::figures(
                 &mem,
                 &load,
@@ -147,8 +162,16 @@ impl ContainerSource {
         Ok(tasks::count(&self.paths.proc_root, &s.tids, &mut s.host))
     }
 
+    fn lock_load(&self) -> std::sync::MutexGuard<'_, LoadState> {
+        // A panic elsewhere cannot leave a LoadState half-updated in a way
+        // that matters: keep serving it.
+        self.load.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The load state brought up to `now` with `counts` (the lock is not
+    /// held while the counts are read).
     fn load_at(&self, now: u64, counts: &TaskCounts) -> LoadState {
-        let mut st = self.load.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.lock_load();
         st.update(now, counts.active());
         *st
     }

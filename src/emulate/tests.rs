@@ -331,6 +331,17 @@ fn render_cost() {
     let pid = i32::try_from(std::process::id()).expect("pid");
     let src = ContainerSource::for_init_pid(pid).expect("source");
     let mut out = Vec::with_capacity(8192);
+    // Baseline in the same run: a native read of the host's file.
+    let n = 2000u32;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        host::read_into(Path::new("/proc/meminfo"), &mut out).expect("read");
+    }
+    let native = t.elapsed() / n;
+    println!(
+        "{:>12}: {native:?} per read (native /proc/meminfo)",
+        "baseline"
+    );
     for f in EmulatedFile::ALL {
         let n = 2000u32;
         let t = std::time::Instant::now();
