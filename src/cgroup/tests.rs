@@ -338,3 +338,19 @@ fn v2_root_cgroup_has_no_memory_current() {
     cg.tasks(&mut Vec::new(), &mut tids).expect("tasks");
     assert_eq!(tids, vec![1, 2]);
 }
+
+#[test]
+fn v2_without_memory_controller_is_unlimited() {
+    let (t, cg) = fixtures::v2_cgroup(&Spec::limited());
+    let d = t.path().join("sys/fs/cgroup/system.slice/docker-c1.scope");
+    std::fs::remove_file(d.join("memory.stat")).expect("rm");
+    let err = cg
+        .memory(&mut Vec::new())
+        .expect_err("stat missing, current present");
+    assert!(matches!(err, CgroupError::Io { .. }));
+    for f in ["memory.current", "memory.max"] {
+        std::fs::remove_file(d.join(f)).expect("rm");
+    }
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(m, MemoryStats::default());
+}

@@ -78,7 +78,18 @@ impl V2 {
     pub(crate) fn memory(&self, buf: &mut Vec<u8>) -> Result<MemoryStats> {
         let d = &self.dir;
         let mut m = MemoryStats::default();
-        d.read("memory.stat", buf)?;
+        if !d.read_opt("memory.stat", buf)? {
+            if !self.is_root() && !d.read_opt("memory.current", buf)? {
+                // The memory controller is not enabled for this cgroup: it
+                // has no memory limit and no memory figures of its own.
+                tracing::debug!(cgroup = %d.path.display(), "memory controller not enabled");
+                return Ok(m);
+            }
+            return Err(CgroupError::Io {
+                path: d.file_path("memory.stat"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
         let mut bad = false;
         let (mut sr, mut su, mut ks, mut pt) = (None, None, None, None);
         for_each_kv(buf, |k, v| {

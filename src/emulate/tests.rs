@@ -219,10 +219,12 @@ fn fresh_on_every_render_and_load_moves() {
 fn missing_and_malformed_files_are_errors() {
     let (t, src, _clock) = source(false, &Spec::limited());
     std::fs::remove_file(t.path().join("proc/meminfo")).expect("rm");
+    let mut out = b"kept".to_vec();
     let err = src
-        .render(EmulatedFile::Meminfo, &mut Vec::new())
+        .render(EmulatedFile::Meminfo, &mut out)
         .expect_err("missing");
     assert!(matches!(err, EmulateError::Io { .. }), "{err}");
+    assert_eq!(out, b"kept");
     assert!(src.sysinfo().is_err());
     write(t.path(), "sys/devices/system/cpu/online", "zero\n");
     let err = src
