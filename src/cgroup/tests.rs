@@ -354,3 +354,31 @@ fn v2_without_memory_controller_is_unlimited() {
     let m = cg.memory(&mut Vec::new()).expect("memory");
     assert_eq!(m, MemoryStats::default());
 }
+
+#[test]
+fn kernel_file_reads_past_short_reads_and_caps() {
+    // A multi-record seq_file returns short reads long before its end.
+    let mut f = std::fs::File::open("/proc/self/mountinfo").expect("open");
+    let mut buf = Vec::new();
+    super::read_kernel_file(&mut f, &mut buf, 1 << 20).expect("read");
+    assert_eq!(buf, std::fs::read("/proc/self/mountinfo").expect("read"));
+    let t = tempfile::TempDir::new().expect("tempdir");
+    let p = t.path().join("big");
+    std::fs::write(&p, vec![b'x'; 20_000]).expect("write");
+    let mut buf = b"ab".to_vec();
+    super::read_kernel_file(
+        &mut std::fs::File::open(&p).expect("open"),
+        &mut buf,
+        10_000,
+    )
+    .expect("read");
+    assert_eq!(buf.len(), 10_002);
+    buf.clear();
+    super::read_kernel_file(
+        &mut std::fs::File::open(&p).expect("open"),
+        &mut buf,
+        1 << 20,
+    )
+    .expect("read");
+    assert_eq!(buf.len(), 20_000);
+}
