@@ -144,4 +144,4 @@ pub struct SysinfoFigures {
 }
 
 pub use clock::Clock;
-pub use source::ContainerSource;
+pub use source::{init_start_ns, ContainerSource};

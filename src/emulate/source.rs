@@ -110,6 +110,13 @@ impl ContainerSource {
         &self.cgroup
     }
 
+    /// The init's start time (ns since boot): the one per-container fact a
+    /// restarted supervisor must get back to give the same uptime (pass it
+    /// to [`ContainerSource::with_roots`]).
+    pub fn init_start_ns(&self) -> u64 {
+        self.init_start_ns
+    }
+
     /// Fresh bytes of `file` for this container, appended to `out`. On
     /// error `out` is left as it was.
     pub fn render(&self, file: EmulatedFile, out: &mut Vec<u8>) -> Result<(), EmulateError> {
