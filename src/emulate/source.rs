@@ -138,11 +138,16 @@ impl ContainerSource {
             // procs needs only the task list; task states (one file per
             // task) are read only when a load period has passed.
             self.cgroup.tasks(&mut s.cg, &mut s.tids)?;
-            let load = if self.lock_load().due(now) {
+            let loads = if self.cgroup.is_root() {
+                // The host's own processes: the host's load, as loadavg.
+                read_into(&self.paths.loadavg, &mut s.host)?;
+                loadavg::parse_host_loads(&s.host)
+                    .ok_or_else(|| host::malformed(&self.paths.loadavg, "no three loads"))?
+            } else if self.lock_load().due(now) {
                 let counts = tasks::count(&self.paths.proc_root, &s.tids, &mut s.host);
-                self.load_at(now, &counts)
+                self.load_at(now, &counts).sysinfo_loads()
             } else {
-                *self.lock_load()
+                self.lock_load().sysinfo_loads()
             };
             let counts = TaskCounts {
                 total: u32::try_from(s.tids.len()).unwrap_or(u32::MAX),
@@ -150,7 +155,7 @@ impl ContainerSource {
             };
             Ok(sysinfo::figures(
                 &mem,
-                &load,
+                loads,
                 now.saturating_sub(self.init_start_ns),
                 &counts,
             ))

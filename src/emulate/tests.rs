@@ -413,4 +413,6 @@ fn host_root_cgroup_sees_host_load_and_disks() {
     assert_eq!(render(&src, EmulatedFile::Diskstats), HOST_DISKSTATS);
     assert_eq!(render(&src, EmulatedFile::Meminfo), HOST_MEMINFO);
     assert_eq!(render(&src, EmulatedFile::CpuOnline), "0-3\n");
+    let si = src.sysinfo().expect("sysinfo");
+    assert_eq!(si.loads[0], 53 * 65536 / 100);
 }
