@@ -3,12 +3,9 @@
 
 use std::fs::File;
 use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 
 use super::{CgroupError, Result};
 
@@ -54,24 +51,16 @@ impl CgDir {
     /// exist.
     pub(crate) fn read_opt(&self, name: &str, buf: &mut Vec<u8>) -> Result<bool> {
         buf.clear();
-        let raw = match nix::fcntl::openat(
-            Some(self.fd.as_raw_fd()),
-            name,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(nix::errno::Errno::ENOENT) => return Ok(false),
-            Err(e) => {
+        let mut file = match crate::kernel::fs::open_read_at(self.fd.as_fd(), name) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(false),
+            Err(source) => {
                 return Err(CgroupError::Io {
                     path: self.file_path(name),
-                    source: e.into(),
+                    source,
                 })
             }
         };
-        // SAFETY: `openat` just returned this fd; nothing else owns it, and
-        // the `File` takes sole ownership and closes it.
-        let mut file = unsafe { File::from_raw_fd(raw) };
         read_kernel_file(&mut file, buf, MAX_FILE).map_err(|source| CgroupError::Io {
             path: self.file_path(name),
             source,

@@ -182,10 +182,7 @@ impl Worker {
                 }
                 dirty = false;
             }
-            // SAFETY: pfds is a valid array of pollfd of the given length.
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
-            if r < 0 {
-                let e = io::Error::last_os_error();
+            if let Err(e) = crate::kernel::fs::poll(&mut pfds, -1) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(container = %self.id, error = %e, "poll failed; worker stops");
                     return;
