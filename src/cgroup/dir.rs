@@ -3,12 +3,9 @@
 
 use std::fs::File;
 use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 
 use super::{CgroupError, Result};
 
@@ -54,30 +51,20 @@ impl CgDir {
     /// exist.
     pub(crate) fn read_opt(&self, name: &str, buf: &mut Vec<u8>) -> Result<bool> {
         buf.clear();
-        let raw = match nix::fcntl::openat(
-            Some(self.fd.as_raw_fd()),
-            name,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(nix::errno::Errno::ENOENT) => return Ok(false),
-            Err(e) => {
+        let mut file = match crate::kernel::fs::open_read_at(self.fd.as_fd(), name) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(false),
+            Err(source) => {
                 return Err(CgroupError::Io {
                     path: self.file_path(name),
-                    source: e.into(),
+                    source,
                 })
             }
         };
-        // SAFETY: `openat` just returned this fd; nothing else owns it, and
-        // the `File` takes sole ownership and closes it.
-        let file = unsafe { File::from_raw_fd(raw) };
-        file.take(MAX_FILE)
-            .read_to_end(buf)
-            .map_err(|source| CgroupError::Io {
-                path: self.file_path(name),
-                source,
-            })?;
+        read_kernel_file(&mut file, buf, MAX_FILE).map_err(|source| CgroupError::Io {
+            path: self.file_path(name),
+            source,
+        })?;
         Ok(true)
     }
 
@@ -107,6 +94,49 @@ impl CgDir {
     }
 }
 
+/// Read a procfs, sysfs or cgroupfs file to its end into `buf` (appended),
+/// at most `max` bytes, reading into the buffer's spare capacity (no
+/// `fstat`/`lseek` size probing). Only an empty read is the end: a
+/// multi-record `seq_file` (`/proc/cpuinfo`, `/proc/diskstats`, a cgroup's
+/// `tasks`) returns short reads whenever its kernel buffer fills, long
+/// before the end.
+pub(crate) fn read_kernel_file(
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    max: u64,
+) -> std::io::Result<()> {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let start = buf.len();
+    loop {
+        let have = buf.len() - start;
+        if have >= max {
+            return Ok(());
+        }
+        let want = buf
+            .capacity()
+            .saturating_sub(buf.len())
+            .max(4096)
+            .min(max - have);
+        let at = buf.len();
+        buf.resize(at + want, 0);
+        let n = match file.read(&mut buf[at..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buf.truncate(at);
+                continue;
+            }
+            Err(e) => {
+                buf.truncate(at);
+                return Err(e);
+            }
+        };
+        buf.truncate(at + n);
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
 /// Collect the tids listed in `file` of `dir` and of every descendant
 /// directory (depth-limited) into `out`.
 pub(crate) fn collect_tasks(
@@ -117,8 +147,18 @@ pub(crate) fn collect_tasks(
 ) -> Result<()> {
     dir.read(file, buf)?;
     push_tids(buf, &dir.file_path(file), out)?;
-    walk_children(&dir.path, file, buf, out, 0)
+    let mut budget = MAX_DESCENDANTS;
+    walk_children(&dir.path, file, buf, out, 0, &mut budget)?;
+    if budget == 0 {
+        tracing::debug!(cgroup = %dir.path.display(), "cgroup has too many descendants; tasks counted from the first ones");
+    }
+    Ok(())
 }
+
+/// Bounds on the descendant walk: a container that may create cgroups
+/// (delegated to its systemd) cannot make a read walk without end.
+const MAX_DEPTH: u32 = 32;
+const MAX_DESCENDANTS: u32 = 4096;
 
 fn push_tids(buf: &[u8], path: &Path, out: &mut Vec<u32>) -> Result<()> {
     for line in super::parse::lines(buf) {
@@ -139,8 +179,8 @@ fn walk_children(
     buf: &mut Vec<u8>,
     out: &mut Vec<u32>,
     depth: u32,
+    budget: &mut u32,
 ) -> Result<()> {
-    const MAX_DEPTH: u32 = 32;
     if depth >= MAX_DEPTH {
         return Ok(());
     }
@@ -160,10 +200,14 @@ fn walk_children(
         if !is_dir {
             continue;
         }
+        if *budget == 0 {
+            return Ok(());
+        }
+        *budget -= 1;
         let child = entry.path();
         let tasks_path = child.join(file);
         buf.clear();
-        match File::open(&tasks_path).and_then(|f| f.take(MAX_FILE).read_to_end(buf)) {
+        match File::open(&tasks_path).and_then(|mut f| read_kernel_file(&mut f, buf, MAX_FILE)) {
             Ok(_) => push_tids(buf, &tasks_path, out)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => {
@@ -173,7 +217,7 @@ fn walk_children(
                 })
             }
         }
-        walk_children(&child, file, buf, out, depth + 1)?;
+        walk_children(&child, file, buf, out, depth + 1, budget)?;
     }
     Ok(())
 }

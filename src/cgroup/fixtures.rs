@@ -89,6 +89,19 @@ pub(crate) fn v1_tree(spec: &Spec) -> TempDir {
     let r = t.path();
     let cg = |ctrl: &str, file: &str| format!("sys/fs/cgroup/{ctrl}/docker/c1/{file}");
     let limit = spec.limit.unwrap_or(V1_UNLIMITED);
+    let memsw = match (spec.swap, spec.limit) {
+        (Some(Some(s)), Some(l)) => s + l,
+        _ => V1_UNLIMITED,
+    };
+    // The kernel shows the memsw and swap figures only with swap accounting.
+    let swap_stat = if spec.swap.is_some() {
+        format!(
+            "hierarchical_memsw_limit {memsw}\ntotal_swap {}\n",
+            10 * MIB
+        )
+    } else {
+        String::new()
+    };
     write(
         r,
         &cg("memory", "memory.stat"),
@@ -97,7 +110,7 @@ pub(crate) fn v1_tree(spec: &Spec) -> TempDir {
              total_cache {}\ntotal_rss {}\ntotal_shmem {}\ntotal_mapped_file {}\n\
              total_dirty {}\ntotal_writeback 0\ntotal_active_anon {}\ntotal_inactive_anon {}\n\
              total_active_file {}\ntotal_inactive_file {}\ntotal_unevictable 0\n\
-             hierarchical_memory_limit {limit}\nhierarchical_memsw_limit {V1_UNLIMITED}\n",
+             hierarchical_memory_limit {limit}\n{swap_stat}",
             60 * MIB,
             30 * MIB,
             4 * MIB,
@@ -119,11 +132,7 @@ pub(crate) fn v1_tree(spec: &Spec) -> TempDir {
         &cg("memory", "memory.limit_in_bytes"),
         &format!("{limit}\n"),
     );
-    if let Some(swap) = spec.swap {
-        let memsw = match (swap, spec.limit) {
-            (Some(s), Some(l)) => s + l,
-            _ => V1_UNLIMITED,
-        };
+    if spec.swap.is_some() {
         write(
             r,
             &cg("memory", "memory.memsw.limit_in_bytes"),

@@ -27,6 +27,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use dir::read_kernel_file;
 pub use locate::{parse_mountinfo, parse_proc_cgroup, CgroupMount, ProcCgroupLine};
 pub(crate) use v1::split_ratio;
 
@@ -153,6 +154,17 @@ pub struct CpuStats {
     pub per_cpu_ns: Option<Vec<u64>>,
 }
 
+/// How much of [`CpuStats`] to read: each file costs a syscall round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuDetail {
+    /// `cpuset` and `quota` only.
+    Limits,
+    /// Also `usage_ns` (counted all as user time).
+    Usage,
+    /// Also the user/system split and the per-CPU usage.
+    Full,
+}
+
 /// Block I/O of a cgroup on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BlkioDevice {
@@ -250,11 +262,17 @@ impl Cgroup {
         }
     }
 
-    /// CPU figures.
+    /// CPU figures, all of them.
     pub fn cpu(&self, buf: &mut Vec<u8>) -> Result<CpuStats> {
+        self.cpu_detail(buf, CpuDetail::Full)
+    }
+
+    /// CPU figures, reading only the files `detail` needs (the fields it
+    /// does not cover are left at their defaults).
+    pub fn cpu_detail(&self, buf: &mut Vec<u8>, detail: CpuDetail) -> Result<CpuStats> {
         match &self.inner {
-            Inner::V1(v) => v.cpu(buf),
-            Inner::V2(v) => v.cpu(buf),
+            Inner::V1(v) => v.cpu(buf, detail),
+            Inner::V2(v) => v.cpu(buf, detail),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tests of both cgroup versions on fixture trees.
 
 use super::fixtures::{self, Spec, MIB};
+use super::CpuDetail;
 use super::*;
 
 fn check_memory_limited(m: &MemoryStats) {
@@ -265,4 +266,119 @@ fn host_cgroup_of_self_reads() {
         "{cg:?} {:?}",
         s.tasks
     );
+}
+
+#[test]
+fn v1_old_kernel_without_hierarchical_figures() {
+    let mut spec = Spec::limited();
+    spec.swap = Some(Some(64 * MIB));
+    let t = fixtures::v1_tree(&spec);
+    let d = t.path().join("sys/fs/cgroup/memory/docker/c1");
+    let stat = std::fs::read_to_string(d.join("memory.stat")).expect("read");
+    let stat: String = stat
+        .lines()
+        .filter(|l| !l.starts_with("hierarchical_") && !l.starts_with("total_swap"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("memory.stat"), stat).expect("write");
+    std::fs::write(d.join("memory.limit_in_bytes"), format!("{}\n", 128 * MIB)).expect("write");
+    std::fs::write(
+        d.join("memory.memsw.limit_in_bytes"),
+        format!("{}\n", 192 * MIB),
+    )
+    .expect("write");
+    let cg = Cgroup::from_texts(
+        fixtures::V1_MOUNTINFO.as_bytes(),
+        fixtures::V1_PROC_CGROUP.as_bytes(),
+        t.path(),
+    )
+    .expect("locate");
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(m.limit, Some(128 * MIB));
+    assert_eq!(m.swap.map(|s| s.limit), Some(Some(64 * MIB)));
+    // Without the per-cgroup total_* keys, the plain ones are used.
+    std::fs::write(d.join("memory.stat"), "cache 7\nrss 9\n").expect("write");
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!((m.cache, m.rss, m.shmem), (7, 9, 0));
+}
+
+#[test]
+fn cpu_detail_levels_read_less() {
+    for (_t, cg) in [
+        fixtures::v1_cgroup(&Spec::limited()),
+        fixtures::v2_cgroup(&Spec::limited()),
+    ] {
+        let mut buf = Vec::new();
+        let l = cg.cpu_detail(&mut buf, CpuDetail::Limits).expect("limits");
+        assert_eq!(l.cpuset, Some(vec![1, 2, 3]));
+        assert!(l.quota.is_some());
+        assert_eq!((l.usage_ns, l.per_cpu_ns.as_ref()), (0, None));
+        let u = cg.cpu_detail(&mut buf, CpuDetail::Usage).expect("usage");
+        assert_eq!(u.usage_ns, 3_000_000_000);
+        let f = cg.cpu(&mut buf).expect("full");
+        assert_eq!(f.user_ns + f.system_ns, f.usage_ns);
+    }
+}
+
+#[test]
+fn v2_root_cgroup_has_no_memory_current() {
+    let t = tempfile::TempDir::new().expect("tempdir");
+    fixtures::write(
+        t.path(),
+        "sys/fs/cgroup/memory.stat",
+        "anon 1048576\nfile 2097152\n",
+    );
+    fixtures::write(t.path(), "sys/fs/cgroup/cgroup.threads", "1\n2\n");
+    let cg =
+        Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"0::/\n", t.path()).expect("locate");
+    assert!(cg.is_root());
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!((m.limit, m.usage, m.swap), (None, 3 << 20, None));
+    let mut tids = Vec::new();
+    cg.tasks(&mut Vec::new(), &mut tids).expect("tasks");
+    assert_eq!(tids, vec![1, 2]);
+}
+
+#[test]
+fn v2_without_memory_controller_is_unlimited() {
+    let (t, cg) = fixtures::v2_cgroup(&Spec::limited());
+    let d = t.path().join("sys/fs/cgroup/system.slice/docker-c1.scope");
+    std::fs::remove_file(d.join("memory.stat")).expect("rm");
+    let err = cg
+        .memory(&mut Vec::new())
+        .expect_err("stat missing, current present");
+    assert!(matches!(err, CgroupError::Io { .. }));
+    for f in ["memory.current", "memory.max"] {
+        std::fs::remove_file(d.join(f)).expect("rm");
+    }
+    let m = cg.memory(&mut Vec::new()).expect("memory");
+    assert_eq!(m, MemoryStats::default());
+}
+
+#[test]
+fn kernel_file_reads_past_short_reads_and_caps() {
+    // A multi-record seq_file returns short reads long before its end.
+    let mut f = std::fs::File::open("/proc/self/mountinfo").expect("open");
+    let mut buf = Vec::new();
+    super::read_kernel_file(&mut f, &mut buf, 1 << 20).expect("read");
+    assert_eq!(buf, std::fs::read("/proc/self/mountinfo").expect("read"));
+    let t = tempfile::TempDir::new().expect("tempdir");
+    let p = t.path().join("big");
+    std::fs::write(&p, vec![b'x'; 20_000]).expect("write");
+    let mut buf = b"ab".to_vec();
+    super::read_kernel_file(
+        &mut std::fs::File::open(&p).expect("open"),
+        &mut buf,
+        10_000,
+    )
+    .expect("read");
+    assert_eq!(buf.len(), 10_002);
+    buf.clear();
+    super::read_kernel_file(
+        &mut std::fs::File::open(&p).expect("open"),
+        &mut buf,
+        1 << 20,
+    )
+    .expect("read");
+    assert_eq!(buf.len(), 20_000);
 }

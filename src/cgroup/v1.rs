@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use super::dir::{collect_tasks, CgDir};
 use super::parse::{fields, lines, parse_cpulist, parse_i64, parse_u64, split_key};
 use super::{
-    device_entry, for_each_kv, limit_from_bytes, parse_devno, BlkioDevice, CgroupError, CpuQuota,
-    CpuStats, MemoryStats, Result, SwapStats,
+    device_entry, for_each_kv, limit_from_bytes, parse_devno, BlkioDevice, CgroupError, CpuDetail,
+    CpuQuota, CpuStats, MemoryStats, Result, SwapStats,
 };
 
 pub(crate) struct V1 {
@@ -117,22 +117,32 @@ impl V1 {
         // Hierarchical (total_*) figures include child cgroups.
         let get = |i: usize| total[i].or(plain[i]).unwrap_or(0);
         let usage = d.read_u64("memory.usage_in_bytes", buf)?;
-        let own_limit = d.read_u64("memory.limit_in_bytes", buf)?;
-        let limit_raw = hier_limit.map_or(own_limit, |h| h.min(own_limit));
-        let limit = limit_from_bytes(limit_raw);
-        // memsw files exist only with swap accounting (swapaccount=1).
-        let swap = if d.read_opt("memory.memsw.limit_in_bytes", buf)? {
-            let own = parse_u64(buf)
-                .ok_or_else(|| d.malformed("memory.memsw.limit_in_bytes", "not a number"))?;
-            let memsw_limit = hier_memsw.map_or(own, |h| h.min(own));
-            let memsw_usage = d.read_u64("memory.memsw.usage_in_bytes", buf)?;
-            Some(SwapStats {
-                limit: limit_from_bytes(memsw_limit).map(|m| m.saturating_sub(limit.unwrap_or(0))),
-                usage: memsw_usage.saturating_sub(usage),
-            })
-        } else {
-            None
+        // hierarchical_memory_limit is already the minimum over the cgroup
+        // and its ancestors: read the cgroup's own file only when it is
+        // missing (old kernels).
+        let limit_raw = match hier_limit {
+            Some(h) => h,
+            None => d.read_u64("memory.limit_in_bytes", buf)?,
         };
+        let limit = limit_from_bytes(limit_raw);
+        // With swap accounting (swapaccount=1) memory.stat carries
+        // hierarchical_memsw_limit and swap; older kernels only have the
+        // memsw files.
+        let swap_usage = get(11);
+        let memsw_limit = match hier_memsw {
+            Some(h) => Some(h),
+            None if d.read_opt("memory.memsw.limit_in_bytes", buf)? => Some(
+                parse_u64(buf)
+                    .ok_or_else(|| d.malformed("memory.memsw.limit_in_bytes", "not a number"))?,
+            ),
+            None => None,
+        };
+        let swap = memsw_limit.map(|memsw| SwapStats {
+            // memsw is memory + swap: the swap share is what exceeds the
+            // memory limit.
+            limit: limit_from_bytes(memsw).map(|m| m.saturating_sub(limit.unwrap_or(0))),
+            usage: swap_usage,
+        });
         Ok(MemoryStats {
             limit,
             usage,
@@ -155,7 +165,7 @@ impl V1 {
         })
     }
 
-    pub(crate) fn cpu(&self, buf: &mut Vec<u8>) -> Result<CpuStats> {
+    pub(crate) fn cpu(&self, buf: &mut Vec<u8>, detail: CpuDetail) -> Result<CpuStats> {
         let mut out = CpuStats::default();
         if let Some(d) = &self.cpuset {
             let name = if d.read_opt("cpuset.effective_cpus", buf)? {
@@ -182,6 +192,9 @@ impl V1 {
                 }
             }
         }
+        if detail == CpuDetail::Limits {
+            return Ok(out);
+        }
         let d = self
             .cpuacct
             .as_ref()
@@ -190,6 +203,10 @@ impl V1 {
                 proc_cgroup: self.proc_cgroup.clone(),
             })?;
         out.usage_ns = d.read_u64("cpuacct.usage", buf)?;
+        if detail == CpuDetail::Usage {
+            out.user_ns = out.usage_ns;
+            return Ok(out);
+        }
         // User/system split: cpuacct.stat is in USER_HZ ticks; use its ratio.
         d.read("cpuacct.stat", buf)?;
         let (mut user, mut system) = (None, None);

@@ -7,8 +7,8 @@ use super::dir::{collect_tasks, CgDir};
 use super::parse::{fields, lines, parse_cpulist, parse_u64, split_key};
 use super::v1::split_ratio;
 use super::{
-    device_entry, for_each_kv, limit_from_bytes, parse_devno, BlkioDevice, CgroupError, CpuQuota,
-    CpuStats, MemoryStats, Result, SwapStats,
+    device_entry, for_each_kv, limit_from_bytes, parse_devno, BlkioDevice, CgroupError, CpuDetail,
+    CpuQuota, CpuStats, MemoryStats, Result, SwapStats,
 };
 
 pub(crate) struct V2 {
@@ -78,7 +78,18 @@ impl V2 {
     pub(crate) fn memory(&self, buf: &mut Vec<u8>) -> Result<MemoryStats> {
         let d = &self.dir;
         let mut m = MemoryStats::default();
-        d.read("memory.stat", buf)?;
+        if !d.read_opt("memory.stat", buf)? {
+            if !self.is_root() && !d.read_opt("memory.current", buf)? {
+                // The memory controller is not enabled for this cgroup: it
+                // has no memory limit and no memory figures of its own.
+                tracing::debug!(cgroup = %d.path.display(), "memory controller not enabled");
+                return Ok(m);
+            }
+            return Err(CgroupError::Io {
+                path: d.file_path("memory.stat"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
         let mut bad = false;
         let (mut sr, mut su, mut ks, mut pt) = (None, None, None, None);
         for_each_kv(buf, |k, v| {
@@ -112,7 +123,17 @@ impl V2 {
         m.slab_unreclaimable = su;
         m.kernel_stack = ks;
         m.pagetables = pt;
-        m.usage = d.read_u64("memory.current", buf)?;
+        m.usage = if d.read_opt("memory.current", buf)? {
+            parse_u64(buf).ok_or_else(|| d.malformed("memory.current", "not a number"))?
+        } else if self.is_root() {
+            // The root cgroup has no memory.current: count what it holds.
+            m.rss.saturating_add(m.cache)
+        } else {
+            return Err(CgroupError::Io {
+                path: d.file_path("memory.current"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        };
         m.limit = self.effective_limit("memory.max", buf)?.1;
         let (has_swap, swap_limit) = self.effective_limit("memory.swap.max", buf)?;
         if has_swap {
@@ -129,7 +150,7 @@ impl V2 {
         Ok(m)
     }
 
-    pub(crate) fn cpu(&self, buf: &mut Vec<u8>) -> Result<CpuStats> {
+    pub(crate) fn cpu(&self, buf: &mut Vec<u8>, detail: CpuDetail) -> Result<CpuStats> {
         let d = &self.dir;
         let mut out = CpuStats::default();
         if d.read_opt("cpuset.cpus.effective", buf)? {
@@ -155,6 +176,9 @@ impl V2 {
                     });
                 }
             }
+        }
+        if detail == CpuDetail::Limits {
+            return Ok(out);
         }
         d.read("cpu.stat", buf)?;
         let (mut usage, mut user, mut system) = (None, None, None);

@@ -32,23 +32,10 @@ impl Clock {
         match self {
             Clock::Manual(h) => Ok(h.load(Ordering::Relaxed)),
             Clock::Boottime => {
-                let mut ts = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                // SAFETY: `ts` is a valid, writable timespec for the duration
-                // of the call; clock_gettime writes nothing else. (nix's
-                // `time` feature is not enabled in this crate.)
-                let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-                if rc != 0 {
-                    return Err(EmulateError::Io {
-                        path: PathBuf::from("clock_gettime(CLOCK_BOOTTIME)"),
-                        source: std::io::Error::last_os_error(),
-                    });
-                }
-                let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-                let nsec = u64::try_from(ts.tv_nsec).unwrap_or(0);
-                Ok(secs.saturating_mul(NSEC_PER_SEC).saturating_add(nsec))
+                crate::kernel::fs::boottime_ns().map_err(|source| EmulateError::Io {
+                    path: PathBuf::from("clock_gettime(CLOCK_BOOTTIME)"),
+                    source,
+                })
             }
         }
     }

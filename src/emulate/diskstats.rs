@@ -5,7 +5,8 @@
 //! reads and writes completed, sectors read and written (bytes / 512) and,
 //! where v2 reports them, discards; every other counter (merges, times, in
 //! flight, flushes) is 0, since no cgroup accounts them. Devices the
-//! container never touched read all zeros. A container in the host's root
+//! container never touched read all zeros, and so do partitions (cgroups
+//! account I/O to the whole disk's `major:minor`). A container in the host's root
 //! cgroup sees the host's file. Lines are printed in the kernel's layout
 //! (`%4d %7d %s` then the counters) with as many counters as the host's
 //! line has (14, 18 or 20 fields depending on the kernel).

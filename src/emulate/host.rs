@@ -4,7 +4,6 @@
 //! list). Everything works on byte slices without per-line allocation.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use super::EmulateError;
@@ -18,8 +17,7 @@ const MAX_HOST_FILE: u64 = 16 << 20;
 pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<(), EmulateError> {
     buf.clear();
     File::open(path)
-        .and_then(|f| f.take(MAX_HOST_FILE).read_to_end(buf))
-        .map(drop)
+        .and_then(|mut f| crate::cgroup::read_kernel_file(&mut f, buf, MAX_HOST_FILE))
         .map_err(|source| EmulateError::Io {
             path: path.to_owned(),
             source,

@@ -57,6 +57,12 @@ impl LoadState {
         }
     }
 
+    /// True when at least one period has passed since the last update, so
+    /// that [`LoadState::update`] needs the active count.
+    pub fn due(&self, now_ns: u64) -> bool {
+        now_ns.saturating_sub(self.last_ns) >= LOAD_FREQ_NS
+    }
+
     /// Apply the decay for every whole 5 s period elapsed up to `now_ns`,
     /// with `active` running + uninterruptible tasks.
     pub fn update(&mut self, now_ns: u64, active: u64) {
@@ -80,6 +86,23 @@ impl LoadState {
     pub fn sysinfo_loads(&self) -> [u64; 3] {
         self.avenrun.map(|a| a << (SI_LOAD_SHIFT - FSHIFT))
     }
+}
+
+/// The loads of a host `/proc/loadavg` as `sysinfo(2)` wants them (16
+/// fractional bits; the file has two decimals, so this is that precise).
+pub fn parse_host_loads(text: &[u8]) -> Option<[u64; 3]> {
+    let mut f = crate::cgroup::parse::fields(text);
+    let mut one = || -> Option<u64> {
+        let v = f.next()?;
+        let dot = memchr::memchr(b'.', v)?;
+        let int = crate::cgroup::parse::parse_u64(&v[..dot])?;
+        let frac = crate::cgroup::parse::parse_u64(&v[dot + 1..])?;
+        if frac >= 100 {
+            return None;
+        }
+        Some((int.min(1 << 40) << SI_LOAD_SHIFT) + frac * (1 << SI_LOAD_SHIFT) / 100)
+    };
+    Some([one()?, one()?, one()?])
 }
 
 /// Render the kernel's `"%lu.%02lu %lu.%02lu %lu.%02lu %u/%d %d\n"`.
@@ -122,6 +145,8 @@ mod tests {
         }
         assert_eq!(a.avenrun, s.avenrun);
         // Less than a period changes nothing.
+        assert!(!s.due(s.last_ns + LOAD_FREQ_NS - 1));
+        assert!(s.due(s.last_ns + LOAD_FREQ_NS));
         let before = s;
         s.update(s.last_ns + LOAD_FREQ_NS - 1, 5);
         assert_eq!(s, before);
@@ -130,6 +155,16 @@ mod tests {
         assert_eq!(s.avenrun, [0, 0, 0]);
         s.update(0, 1);
         assert_eq!(s.sysinfo_loads(), [0, 0, 0]);
+    }
+
+    #[test]
+    fn host_loads() {
+        assert_eq!(
+            parse_host_loads(b"0.50 1.00 2.25 1/82 4677\n"),
+            Some([32768, 65536, 147456])
+        );
+        assert_eq!(parse_host_loads(b"0.5x 1 2"), None);
+        assert_eq!(parse_host_loads(b""), None);
     }
 
     #[test]

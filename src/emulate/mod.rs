@@ -12,6 +12,17 @@
 //!   the container's init registers.
 //! - [`ContainerSource::render`]: fresh bytes of one file, every call.
 //! - [`ContainerSource::sysinfo`]: fresh `sysinfo(2)` figures.
+//!
+//! Additions (for tests and tools): [`ContainerSource::with_roots`] builds a
+//! source from explicit host `/proc` and `/sys` roots, a located
+//! [`crate::cgroup::Cgroup`], the init's start time and a [`Clock`].
+//!
+//! Layout: one module per emulated resource (`uptime`, `meminfo`,
+//! `cpuinfo`, `stat`, `loadavg`, `swaps`, `diskstats`, `cpu_online`,
+//! `sysinfo`), each a pure renderer from (host figures, cgroup figures,
+//! clock) to bytes; `host` parses the host's files, `tasks` classifies the
+//! container's tasks, `clock` gives time, and `source` ties them to one
+//! container. Each module's documentation states the semantics it chose.
 
 use std::path::PathBuf;
 
@@ -133,4 +144,4 @@ pub struct SysinfoFigures {
 }
 
 pub use clock::Clock;
-pub use source::ContainerSource;
+pub use source::{init_start_ns, ContainerSource};

@@ -16,7 +16,7 @@ use super::{
     cpu_online, cpuinfo, diskstats, loadavg, meminfo, stat, swaps, sysinfo, uptime, EmulateError,
     EmulatedFile, SysinfoFigures,
 };
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, CpuDetail, CpuStats};
 
 /// Reused buffers: one render allocates nothing once they have grown.
 #[derive(Default)]
@@ -110,10 +110,21 @@ impl ContainerSource {
         &self.cgroup
     }
 
-    /// Fresh bytes of `file` for this container, appended to `out`.
+    /// The init's start time (ns since boot): the one per-container fact a
+    /// restarted supervisor must get back to give the same uptime (pass it
+    /// to [`ContainerSource::with_roots`]).
+    pub fn init_start_ns(&self) -> u64 {
+        self.init_start_ns
+    }
+
+    /// Fresh bytes of `file` for this container, appended to `out`. On
+    /// error `out` is left as it was.
     pub fn render(&self, file: EmulatedFile, out: &mut Vec<u8>) -> Result<(), EmulateError> {
+        let start = out.len();
         let r = with_scratch(|s| self.render_with(file, s, out));
         if let Err(e) = &r {
+            // Never hand out half a file.
+            out.truncate(start);
             tracing::debug!(file = file.name(), error = %e, "render failed");
         }
         r
@@ -123,12 +134,28 @@ impl ContainerSource {
     pub fn sysinfo(&self) -> Result<SysinfoFigures, EmulateError> {
         with_scratch(|s| {
             let mem = self.mem_figures(s)?;
-            let counts = self.task_counts(s)?;
             let now = self.clock.now_ns()?;
-            let load = self.load_at(now, &counts);
+            // procs needs only the task list; task states (one file per
+            // task) are read only when a load period has passed.
+            self.cgroup.tasks(&mut s.cg, &mut s.tids)?;
+            let loads = if self.cgroup.is_root() {
+                // The host's own processes: the host's load, as loadavg.
+                read_into(&self.paths.loadavg, &mut s.host)?;
+                loadavg::parse_host_loads(&s.host)
+                    .ok_or_else(|| host::malformed(&self.paths.loadavg, "no three loads"))?
+            } else if self.lock_load().due(now) {
+                let counts = tasks::count(&self.paths.proc_root, &s.tids, &mut s.host);
+                self.load_at(now, &counts).sysinfo_loads()
+            } else {
+                self.lock_load().sysinfo_loads()
+            };
+            let counts = TaskCounts {
+                total: u32::try_from(s.tids.len()).unwrap_or(u32::MAX),
+                ..TaskCounts::default()
+            };
             Ok(sysinfo::figures(
                 &mem,
-                &load,
+                loads,
                 now.saturating_sub(self.init_start_ns),
                 &counts,
             ))
@@ -147,19 +174,29 @@ impl ContainerSource {
         Ok(tasks::count(&self.paths.proc_root, &s.tids, &mut s.host))
     }
 
+    fn lock_load(&self) -> std::sync::MutexGuard<'_, LoadState> {
+        // A panic elsewhere cannot leave a LoadState half-updated in a way
+        // that matters: keep serving it.
+        self.load.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The load state brought up to `now` with `counts` (the lock is not
+    /// held while the counts are read).
     fn load_at(&self, now: u64, counts: &TaskCounts) -> LoadState {
-        let mut st = self.load.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.lock_load();
         st.update(now, counts.active());
         *st
     }
 
+    /// The usable host CPUs and the CPU figures `detail` asks for.
     fn usable_cpus(
         &self,
         s: &mut Scratch,
-    ) -> Result<(Vec<u32>, crate::cgroup::CpuStats), EmulateError> {
+        detail: CpuDetail,
+    ) -> Result<(Vec<u32>, CpuStats), EmulateError> {
         read_into(&self.paths.cpu_online, &mut s.host)?;
         let online = host::parse_online(&s.host, &self.paths.cpu_online)?;
-        let cpu = self.cgroup.cpu(&mut s.cg)?;
+        let cpu = self.cgroup.cpu_detail(&mut s.cg, detail)?;
         Ok((cpu_online::usable_cpus(&online, &cpu), cpu))
     }
 
@@ -171,7 +208,7 @@ impl ContainerSource {
     ) -> Result<(), EmulateError> {
         match file {
             EmulatedFile::Uptime => {
-                let (usable, cpu) = self.usable_cpus(s)?;
+                let (usable, cpu) = self.usable_cpus(s, CpuDetail::Usage)?;
                 let now = self.clock.now_ns()?;
                 uptime::render(
                     uptime::figures(now, self.init_start_ns, usable.len(), cpu.usage_ns),
@@ -184,12 +221,12 @@ impl ContainerSource {
                 meminfo::render(&s.host, &self.paths.meminfo, &m, out)?;
             }
             EmulatedFile::Cpuinfo => {
-                let (usable, _) = self.usable_cpus(s)?;
+                let (usable, _) = self.usable_cpus(s, CpuDetail::Limits)?;
                 read_into(&self.paths.cpuinfo, &mut s.host)?;
                 cpuinfo::render(&s.host, &usable, out);
             }
             EmulatedFile::Stat => {
-                let (usable, cpu) = self.usable_cpus(s)?;
+                let (usable, cpu) = self.usable_cpus(s, CpuDetail::Full)?;
                 let counts = self.task_counts(s)?;
                 let now = self.clock.now_ns()?;
                 read_into(&self.paths.stat, &mut s.host)?;
@@ -225,7 +262,7 @@ impl ContainerSource {
                 diskstats::render(&s.host, &blkio, self.cgroup.is_root(), out);
             }
             EmulatedFile::CpuOnline | EmulatedFile::CpuPossible | EmulatedFile::CpuPresent => {
-                let (usable, _) = self.usable_cpus(s)?;
+                let (usable, _) = self.usable_cpus(s, CpuDetail::Limits)?;
                 cpu_online::render(usable.len(), out);
             }
         }

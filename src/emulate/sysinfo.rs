@@ -1,17 +1,17 @@
 //! `sysinfo(2)` figures, consistent with the emulated files: memory and swap
-//! as in meminfo, loads from the same [`LoadState`] as loadavg, procs the
+//! as in meminfo, loads from the same `LoadState` as loadavg (given already
+//! shifted to 16 fractional bits), procs the
 //! container's task count, uptime as in `/proc/uptime`, rounded up to whole
 //! seconds like the kernel's `do_sysinfo`.
 
 use super::clock::NSEC_PER_SEC;
-use super::loadavg::LoadState;
 use super::meminfo::MemFigures;
 use super::tasks::TaskCounts;
 use super::SysinfoFigures;
 
 pub fn figures(
     mem: &MemFigures,
-    load: &LoadState,
+    loads: [u64; 3],
     uptime_ns: u64,
     tasks: &TaskCounts,
 ) -> SysinfoFigures {
@@ -19,7 +19,7 @@ pub fn figures(
     let secs = uptime_ns / NSEC_PER_SEC + u64::from(uptime_ns % NSEC_PER_SEC != 0);
     SysinfoFigures {
         uptime: i64::try_from(secs).unwrap_or(i64::MAX),
-        loads: load.sysinfo_loads(),
+        loads,
         totalram: b(mem.total),
         freeram: b(mem.free),
         sharedram: b(mem.shmem),
@@ -43,7 +43,7 @@ mod tests {
             shmem: 4096,
             ..MemFigures::default()
         };
-        let load = LoadState {
+        let load = crate::emulate::loadavg::LoadState {
             avenrun: [1024, 0, 0],
             last_ns: 0,
         };
@@ -51,7 +51,7 @@ mod tests {
             total: 70_000,
             ..TaskCounts::default()
         };
-        let s = figures(&mem, &load, NSEC_PER_SEC + 1, &t);
+        let s = figures(&mem, load.sysinfo_loads(), NSEC_PER_SEC + 1, &t);
         assert_eq!(s.uptime, 2);
         assert_eq!(s.totalram, 256 << 20);
         assert_eq!(s.freeram, 159_744 * 1024);

@@ -31,17 +31,10 @@ impl TaskCounts {
 /// Tasks that exited meanwhile are not counted.
 pub fn count(proc_root: &Path, tids: &[u32], buf: &mut Vec<u8>) -> TaskCounts {
     let mut c = TaskCounts::default();
-    let mut path = proc_root
-        .to_path_buf()
-        .into_os_string()
-        .into_string()
-        .unwrap_or_default();
-    let base = path.len();
+    let mut paths = TidPaths::new(proc_root);
     let mut highest = None;
     for &tid in tids {
-        path.truncate(base);
-        let _ = write!(path, "/{tid}/stat");
-        if read_into(Path::new(&path), buf).is_err() {
+        if read_into(paths.get(tid, "stat"), buf).is_err() {
             continue;
         }
         let Some(state) = stat_after_comm(buf).and_then(|r| r.first().copied()) else {
@@ -56,16 +49,51 @@ pub fn count(proc_root: &Path, tids: &[u32], buf: &mut Vec<u8>) -> TaskCounts {
         highest = Some(tid);
     }
     if let Some(tid) = highest {
-        path.truncate(base);
-        let _ = write!(path, "/{tid}/status");
         c.last_pid = tid;
-        if read_into(Path::new(&path), buf).is_ok() {
+        if read_into(paths.get(tid, "status"), buf).is_ok() {
             if let Some(ns) = nspid_innermost(buf) {
                 c.last_pid = ns;
             }
         }
     }
     c
+}
+
+/// `<proc>/<tid>/<file>` paths built in one reused buffer.
+struct TidPaths<'a> {
+    root: &'a Path,
+    /// The root as UTF-8 (always, on a real host), for the fast path.
+    text: Option<String>,
+    base: usize,
+    joined: std::path::PathBuf,
+}
+
+impl<'a> TidPaths<'a> {
+    fn new(root: &'a Path) -> Self {
+        let text = root.to_str().map(str::to_owned);
+        let base = text.as_ref().map_or(0, String::len);
+        TidPaths {
+            root,
+            text,
+            base,
+            joined: std::path::PathBuf::new(),
+        }
+    }
+
+    fn get(&mut self, tid: u32, file: &str) -> &Path {
+        match &mut self.text {
+            Some(t) => {
+                t.truncate(self.base);
+                // Writing into a String cannot fail.
+                let _ = write!(t, "/{tid}/{file}");
+                Path::new(t.as_str())
+            }
+            None => {
+                self.joined = self.root.join(tid.to_string()).join(file);
+                &self.joined
+            }
+        }
+    }
 }
 
 /// The innermost pid of a `/proc/<pid>/status` `NSpid:` line.

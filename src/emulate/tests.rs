@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::clock::NSEC_PER_SEC;
 use super::*;
 use crate::cgroup::fixtures::{self, write, Spec, MIB};
+use crate::cgroup::Cgroup;
 
 const HOST_MEMINFO: &str = super::meminfo::tests::HOST;
 
@@ -218,10 +219,12 @@ fn fresh_on_every_render_and_load_moves() {
 fn missing_and_malformed_files_are_errors() {
     let (t, src, _clock) = source(false, &Spec::limited());
     std::fs::remove_file(t.path().join("proc/meminfo")).expect("rm");
+    let mut out = b"kept".to_vec();
     let err = src
-        .render(EmulatedFile::Meminfo, &mut Vec::new())
+        .render(EmulatedFile::Meminfo, &mut out)
         .expect_err("missing");
     assert!(matches!(err, EmulateError::Io { .. }), "{err}");
+    assert_eq!(out, b"kept");
     assert!(src.sysinfo().is_err());
     write(t.path(), "sys/devices/system/cpu/online", "zero\n");
     let err = src
@@ -320,4 +323,96 @@ fn real_host_renders_parse_back() {
     let si = src.sysinfo().expect("sysinfo");
     assert_eq!(si.totalram, total * 1024);
     assert!(si.procs >= 1);
+}
+
+/// Rough cost of a meminfo render on this host (run with `--ignored
+/// --nocapture`, preferably in release mode).
+#[test]
+#[ignore]
+fn render_cost() {
+    let pid = i32::try_from(std::process::id()).expect("pid");
+    let src = ContainerSource::for_init_pid(pid).expect("source");
+    let mut out = Vec::with_capacity(8192);
+    // Baseline in the same run: a native read of the host's file.
+    let n = 2000u32;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        out = std::fs::read("/proc/meminfo").expect("read");
+    }
+    let native = t.elapsed() / n;
+    println!(
+        "{:>12}: {native:?} per read (native /proc/meminfo)",
+        "baseline"
+    );
+    for f in EmulatedFile::ALL {
+        let n = 2000u32;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            out.clear();
+            src.render(f, &mut out).expect("render");
+        }
+        println!("{:>12}: {:?} per render", f.name(), t.elapsed() / n);
+    }
+    let t = std::time::Instant::now();
+    for _ in 0..2000 {
+        src.sysinfo().expect("sysinfo");
+    }
+    println!("{:>12}: {:?} per call", "sysinfo", t.elapsed() / 2000);
+}
+
+#[test]
+fn source_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ContainerSource>();
+}
+
+#[test]
+fn limited_swap_is_consistent_everywhere() {
+    let mut spec = Spec::limited();
+    spec.swap = Some(Some(64 * MIB));
+    for v2 in [false, true] {
+        let (_t, src, _clock) = source(v2, &spec);
+        let mem = render(&src, EmulatedFile::Meminfo);
+        assert_eq!(meminfo_kb(&mem, "SwapTotal"), 65_536, "v2={v2}");
+        assert_eq!(meminfo_kb(&mem, "SwapFree"), 65_536 - 10_240);
+        let swaps = render(&src, EmulatedFile::Swaps);
+        let line: Vec<&str> = swaps
+            .lines()
+            .nth(1)
+            .expect("line")
+            .split_whitespace()
+            .collect();
+        assert_eq!(line, vec!["none", "virtual", "65536", "10240", "0"]);
+        let si = src.sysinfo().expect("sysinfo");
+        assert_eq!(si.totalswap, 64 * MIB);
+        assert_eq!(si.freeswap, 54 * MIB);
+    }
+}
+
+#[test]
+fn host_root_cgroup_sees_host_load_and_disks() {
+    let t = tempfile::TempDir::new().expect("tempdir");
+    host_files(t.path());
+    write(
+        t.path(),
+        "sys/fs/cgroup/memory.stat",
+        "anon 1048576\nfile 2097152\n",
+    );
+    write(t.path(), "sys/fs/cgroup/cgroup.threads", "100\n");
+    write(t.path(), "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
+    let cg =
+        Cgroup::from_texts(fixtures::V2_MOUNTINFO.as_bytes(), b"0::/\n", t.path()).expect("locate");
+    let (clock, _h) = Clock::manual(NSEC_PER_SEC);
+    let src =
+        ContainerSource::with_roots(t.path().join("proc"), t.path().join("sys"), cg, 0, clock)
+            .expect("source");
+    assert_eq!(
+        render(&src, EmulatedFile::Loadavg),
+        "0.53 0.36 0.15 1/82 4677\n"
+    );
+    assert_eq!(render(&src, EmulatedFile::Diskstats), HOST_DISKSTATS);
+    assert_eq!(render(&src, EmulatedFile::Meminfo), HOST_MEMINFO);
+    assert_eq!(render(&src, EmulatedFile::CpuOnline), "0-3\n");
+    let si = src.sysinfo().expect("sysinfo");
+    assert_eq!(si.loads[0], 53 * 65536 / 100);
 }

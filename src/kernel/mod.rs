@@ -4,10 +4,12 @@
 //! ioctls ([`notify`]), reading and writing another process's memory
 //! ([`procmem`]), memfds ([`memfd`]), resolving a path the way a trapped
 //! process would see it ([`resolve`]), per-architecture syscall tables
-//! ([`arch`]) and a few `/proc/<pid>` look-ups ([`proc`]). Everything above
+//! ([`arch`]), a few `/proc/<pid>` look-ups ([`proc`]) and small file,
+//! socket, poll and clock calls ([`fs`]). Everything above
 //! this module works with safe types (`OwnedFd`, `BorrowedFd`, slices).
 
 pub mod arch;
+pub mod fs;
 pub mod memfd;
 pub mod notify;
 pub mod proc;

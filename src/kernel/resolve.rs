@@ -147,16 +147,33 @@ pub fn lexical_components(abs: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Could an open of the absolute path `abs` (already joined with its base
-/// directory) reach an emulated file? True for anything under `/proc`,
-/// `/sys` and `/dev/fd`, `/dev/stdin|stdout|stderr` (links into `/proc`).
+/// directory) reach an emulated file? The test is lexical and errs on the
+/// side of "yes"; the kernel walk decides.
+///
+/// - `/sys/...` and `/dev/fd|stdin|stdout|stderr` (links into `/proc`): yes.
+/// - `/proc/X`: yes (the emulated files live at the top of procfs).
+/// - deeper `/proc` paths: only through the links that can lead out of a
+///   process directory (`cwd`, `root`, `fd/N`, `map_files/…`), or when the
+///   path has a `..` that a link could redirect. So the frequent reads of
+///   `/proc/<pid>/stat`, `/proc/self/status` (ps, top, runc) skip the walk.
 pub fn lexical_candidate(abs: &[u8]) -> bool {
     let comps = lexical_components(abs);
     match comps.first() {
-        Some(&b"proc") | Some(&b"sys") => true,
+        Some(&b"sys") => true,
         Some(&b"dev") => matches!(
             comps.get(1),
             Some(&b"fd") | Some(&b"stdin") | Some(&b"stdout") | Some(&b"stderr")
         ),
+        Some(&b"proc") => {
+            if comps.len() <= 2 {
+                return true;
+            }
+            let has_dotdot = abs.split(|&b| b == b'/').any(|c| c == b"..");
+            has_dotdot
+                || comps[2..]
+                    .iter()
+                    .any(|c| matches!(*c, b"cwd" | b"root" | b"fd" | b"map_files"))
+        }
         _ => false,
     }
 }
@@ -224,6 +241,12 @@ mod tests {
             b"/dev/fd/3",
             b"/dev/stdin",
             b"/./proc",
+            b"/proc/self/cwd/meminfo",
+            b"/proc/1/root/proc/uptime",
+            b"/proc/self/fd/3",
+            b"/proc/self/task/5/fd/3",
+            b"/proc/self/../meminfo",
+            b"/proc/self/net/../../meminfo",
         ] {
             assert!(lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }

@@ -7,9 +7,8 @@
 //! [`MAX_MESSAGE`] bytes, malformed JSON, or the wrong number of fds is
 //! refused.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde::Deserialize;
 
 /// Largest message accepted (runc's are about 1 KiB).
@@ -143,35 +142,13 @@ impl Pending {
 }
 
 /// Receive what is available on a non-blocking connection: bytes and any
-/// `SCM_RIGHTS` fds (taken into `OwnedFd` at once, so a refused connection
-/// closes them). `Ok(None)` means the peer closed; `WouldBlock` is returned
-/// as an error of kind `WouldBlock`.
+/// `SCM_RIGHTS` fds. `Ok(None)` means the peer closed; `WouldBlock` comes
+/// back as an error of that kind.
 pub fn receive(
     stream: BorrowedFd<'_>,
     buf: &mut [u8],
 ) -> std::io::Result<Option<(usize, Vec<OwnedFd>)>> {
-    let raw: RawFd = stream.as_raw_fd();
-    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-    let mut iov = [std::io::IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(raw, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-    let mut fds = Vec::new();
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(list) = c {
-                for f in list {
-                    // SAFETY: the kernel just installed these fds for us;
-                    // nothing else owns them.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(f) });
-                }
-            }
-        }
-    }
-    let n = msg.bytes;
-    if n == 0 && fds.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some((n, fds)))
+    crate::kernel::fs::recv_with_fds(stream, buf, MAX_FDS)
 }
 
 #[cfg(test)]

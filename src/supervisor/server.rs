@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -53,7 +53,7 @@ pub struct Server {
     agent: UnixListener,
     stats_listener: UnixListener,
     signals: SignalFd,
-    _lock: OwnedFd,
+    _lock: nix::fcntl::Flock<std::fs::File>,
     waker: Arc<Waker>,
     to_main_tx: Sender<ToMain>,
     to_main_rx: Receiver<ToMain>,
@@ -68,7 +68,7 @@ fn io_err(what: String) -> impl FnOnce(io::Error) -> SupervisorError {
     move |source| SupervisorError::Io { what, source }
 }
 
-fn lock_state_dir(dir: &Path) -> Result<OwnedFd, SupervisorError> {
+fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, SupervisorError> {
     let path = dir.join("supervisor.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -76,12 +76,8 @@ fn lock_state_dir(dir: &Path) -> Result<OwnedFd, SupervisorError> {
         .write(true)
         .open(&path)
         .map_err(io_err(format!("open {}", path.display())))?;
-    let fd = OwnedFd::from(f);
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(SupervisorError::AlreadyRunning(dir.to_path_buf()));
-    }
-    Ok(fd)
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| SupervisorError::AlreadyRunning(dir.to_path_buf()))
 }
 
 fn bind(path: &Path) -> Result<UnixListener, SupervisorError> {
@@ -99,8 +95,7 @@ fn bind(path: &Path) -> Result<UnixListener, SupervisorError> {
 impl Server {
     /// Set up the state directory, sockets and signal handling.
     pub fn new(state_dir: &Path) -> Result<Self, SupervisorError> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return Err(SupervisorError::NotRoot);
         }
         std::fs::create_dir_all(state_dir)
@@ -175,7 +170,7 @@ impl Server {
                 match ev.token() {
                     AGENT => self.accept_agent(),
                     STATS => self.accept_stats(),
-                    WAKER => self.from_workers(),
+                    WAKER => self.worker_reports(),
                     SIGNALS => {
                         if let Ok(Some(sig)) = self.signals.read_signal() {
                             tracing::info!(signal = sig.ssi_signo, "shutting down");
@@ -385,7 +380,7 @@ impl Server {
         }
     }
 
-    fn from_workers(&mut self) {
+    fn worker_reports(&mut self) {
         while let Ok(msg) = self.to_main_rx.try_recv() {
             match msg {
                 ToMain::Idle { id, seq } => {

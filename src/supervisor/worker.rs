@@ -143,7 +143,12 @@ pub fn spawn(
         log: RateLimit::new(10, Duration::from_secs(6)),
         idle_reported: false,
     };
-    let short: String = id.chars().take(12).collect();
+    // Thread names hold 15 bytes; keep them printable whatever the id is.
+    let short: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(11)
+        .collect();
     std::thread::Builder::new()
         .name(format!("ctr-{short}"))
         .spawn(move || w.run())?;
@@ -177,10 +182,7 @@ impl Worker {
                 }
                 dirty = false;
             }
-            // SAFETY: pfds is a valid array of pollfd of the given length.
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
-            if r < 0 {
-                let e = io::Error::last_os_error();
+            if let Err(e) = crate::kernel::fs::poll(&mut pfds, -1) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(container = %self.id, error = %e, "poll failed; worker stops");
                     return;

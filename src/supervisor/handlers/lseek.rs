@@ -9,10 +9,11 @@
 //! of ours (tmpfs, our name): a process swapping its fds cannot make the
 //! supervisor write into any other file.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use crate::emulate::EmulatedFile;
 use crate::kernel::arch::Sys;
+use crate::kernel::fs::reopen_for_write;
 use crate::kernel::memfd;
 use crate::kernel::proc::link_target;
 use crate::kernel::resolve::{file_id, open_base, Base, TMPFS_MAGIC};
@@ -63,17 +64,9 @@ fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
     if memfd::kind_of_link(again.as_os_str().as_encoded_bytes()) != Some(file.name()) {
         return;
     }
-    let path = match std::ffi::CString::new(format!("/proc/self/fd/{}", pinned.as_raw_fd())) {
-        Ok(p) => p,
-        Err(_) => return,
-    };
-    // SAFETY: path is a valid C string; reopening our pinned O_PATH fd.
-    let raw = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if raw < 0 {
+    let Ok(writable) = reopen_for_write(&pinned) else {
         return;
-    }
-    // SAFETY: open returned a fresh fd that we own.
-    let writable = unsafe { OwnedFd::from_raw_fd(raw) };
+    };
     ctx.buf.clear();
     if ctx.source.render(file, ctx.buf).is_err() {
         return;
