@@ -24,12 +24,9 @@ chmod 0711 "$SYSCONT_TEST_RUN"
 SV_PID="$SYSCONT_TEST_RUN/supervisor.pid"
 if [ "${SYSCONT_TEST_SUPERVISOR:-1}" != 0 ]; then
     [ -x "$SUPERVISOR" ] || die "$SUPERVISOR not built (run scripts/build.sh)"
-    if pid_alive "$SV_PID" "$SUPERVISOR"; then
-        pid="$(cat "$SV_PID")"
-        if [[ "$(readlink "/proc/$pid/exe")" == *"(deleted)" ]]; then
-            log "supervisor (pid $pid) runs an old build; restarting it"
-            stop_pidfile supervisor "$SV_PID" "$SUPERVISOR"
-        fi
+    if pid_alive "$SV_PID" "$SUPERVISOR" && ! pid_current "$SV_PID" "$SUPERVISOR"; then
+        log "supervisor (pid $(cat "$SV_PID")) runs another build ($(readlink "/proc/$(cat "$SV_PID")/exe")); restarting it"
+        stop_pidfile supervisor "$SV_PID" "$SUPERVISOR"
     fi
     if pid_alive "$SV_PID" "$SUPERVISOR"; then
         log "supervisor already running (pid $(cat "$SV_PID"))"

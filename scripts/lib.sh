@@ -30,18 +30,25 @@ require_root() {
     [ "$(id -u)" -eq 0 ] || die "must run as root (try: sudo $0)"
 }
 
-# pid_alive PIDFILE EXE: true if PIDFILE names a live process whose executable
-# is EXE (so a recycled pid is never mistaken for our daemon).
+# pid_alive PIDFILE EXE: true if PIDFILE names a live process running a
+# program named like EXE (so a recycled pid is never mistaken for our daemon;
+# the same daemon built in another checkout still counts).
 pid_alive() {
-    local pidfile="$1" exe="$2" pid
+    local pidfile="$1" exe="$2" pid real
     [ -s "$pidfile" ] || return 1
     pid="$(cat "$pidfile")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [ -d "/proc/$pid" ] || return 1
-    local real
     real="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     real="${real% (deleted)}"
-    [ "$real" = "$(readlink -f "$exe")" ]
+    [ "$(basename "$real")" = "$(basename "$exe")" ]
+}
+
+# pid_current PIDFILE EXE: pid_alive, and running exactly EXE as built now
+# (not a replaced binary, not another checkout's).
+pid_current() {
+    pid_alive "$1" "$2" || return 1
+    [ "$(readlink "/proc/$(cat "$1")/exe")" = "$(readlink -f "$2")" ]
 }
 
 # stop_pidfile NAME PIDFILE EXE: SIGTERM the daemon named by PIDFILE, wait,
