@@ -524,18 +524,21 @@ pub fn hostile_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/hostile.c");
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
         std::fs::create_dir_all(&dir).expect("mkdir for hostile");
+        // Compile under a per-process name, then rename: a binary that a
+        // container still has bind-mounted is never rewritten in place.
+        let tmp = dir.join(format!("hostile.{}", std::process::id()));
         let bin = dir.join("hostile");
         run_cmd(
             Command::new("gcc")
                 .args(["-static", "-O2", "-pthread", "-Wall", "-Werror", "-o"])
-                .arg(&bin)
+                .arg(&tmp)
                 .arg(&src),
             DEFAULT_TIMEOUT,
         )
         .ok();
+        std::fs::rename(&tmp, &bin).expect("rename the hostile helper into place");
         bin
     })
     .clone()
