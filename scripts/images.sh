@@ -74,12 +74,12 @@ import_tar() { # TAR IMAGE HASH
 
 image_busybox() {
     local hash work
+    [ -x /bin/busybox ] || die "/bin/busybox missing (install busybox-static: scripts/deps.sh)"
     hash="$(recipe_hash build_busybox_rootfs "$(sha256sum /bin/busybox | cut -c1-16)")"
     if [ "$(image_recipe "$SYSCONT_BUSYBOX_IMAGE")" = "recipe=$hash" ]; then
         log "$SYSCONT_BUSYBOX_IMAGE up to date (recipe $hash)"
         return
     fi
-    [ -x /bin/busybox ] || die "/bin/busybox missing (install busybox-static: scripts/deps.sh)"
     work="$(mktemp -d "${TMPDIR:-/tmp}/syscont-busybox.XXXXXX")"
     build_busybox_rootfs "$work/rootfs"
     tar -C "$work/rootfs" --numeric-owner -cf "$work/rootfs.tar" .
