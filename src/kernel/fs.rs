@@ -39,7 +39,7 @@ pub fn reopen_for_write(pinned: &OwnedFd) -> io::Result<OwnedFd> {
     let raw = unsafe {
         libc::open(
             c.as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY,
+            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
         )
     };
     if raw < 0 {
@@ -47,6 +47,24 @@ pub fn reopen_for_write(pinned: &OwnedFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: open returned a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Do two of our fds refer to the same open file description (`kcmp`)?
+pub fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    const KCMP_FILE: libc::c_int = 0;
+    let pid = std::process::id() as libc::pid_t;
+    // SAFETY: kcmp only compares kernel objects of our own process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            a.as_raw_fd(),
+            b.as_raw_fd(),
+        )
+    };
+    r == 0
 }
 
 /// Nanoseconds since boot (`CLOCK_BOOTTIME`, which counts suspend too).

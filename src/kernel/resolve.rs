@@ -73,6 +73,38 @@ pub fn file_id(fd: &OwnedFd) -> Result<FileId> {
     })
 }
 
+/// What the refresh path checks about a pinned fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub nlink: u64,
+}
+
+impl FileStat {
+    /// A regular file?
+    pub fn is_regular(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// `fstat` of an fd we hold.
+pub fn file_stat(fd: &OwnedFd) -> Result<FileStat> {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is valid, st is a valid out-parameter.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(KernelError::last("fstat"));
+    }
+    Ok(FileStat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        mode: st.st_mode,
+        nlink: st.st_nlink,
+    })
+}
+
 fn open_path(path: &str) -> Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| KernelError::Invalid("path contains NUL".into()))?;
     // SAFETY: c is a valid C string.

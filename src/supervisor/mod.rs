@@ -5,12 +5,14 @@
 //! - [`worker`]: one event loop per container serving its notifications.
 //! - [`handlers`]: what each trapped syscall gets.
 //! - [`files`]: which real files are emulated.
+//! - [`injected`]: the memfds handed to a container (for refresh on rewind).
 //! - [`stats`]: counters for operators.
 //! - [`ratelimit`]: log rate limiting.
 
 pub mod agent;
 pub mod files;
 pub mod handlers;
+pub mod injected;
 pub mod ratelimit;
 pub mod server;
 pub mod stats;

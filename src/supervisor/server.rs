@@ -349,16 +349,20 @@ impl Server {
             meta,
             seq: 0,
         };
+        // Ids are unique per runc root only: two runtimes may both have a
+        // container "web". The bundle tells them apart.
+        let key = format!("{id}\u{0}{}", state.state.bundle);
         for _attempt in 0..2 {
-            if !self.workers.contains_key(&id) {
+            if !self.workers.contains_key(&key) {
                 match worker::spawn(
                     id.clone(),
+                    key.clone(),
                     self.shared.clone(),
                     self.to_main_tx.clone(),
                     self.waker.clone(),
                 ) {
                     Ok(h) => {
-                        self.workers.insert(id.clone(), h);
+                        self.workers.insert(key.clone(), h);
                     }
                     Err(e) => {
                         tracing::error!(container = %id, error = %e, "cannot start a worker");
@@ -366,7 +370,7 @@ impl Server {
                     }
                 }
             }
-            let Some(h) = self.workers.get_mut(&id) else {
+            let Some(h) = self.workers.get_mut(&key) else {
                 return;
             };
             match h.send(p) {
@@ -374,7 +378,7 @@ impl Server {
                 Err(back) => {
                     // The worker had exited: start a new one.
                     p = back;
-                    self.workers.remove(&id);
+                    self.workers.remove(&key);
                 }
             }
         }
@@ -383,17 +387,20 @@ impl Server {
     fn worker_reports(&mut self) {
         while let Ok(msg) = self.to_main_rx.try_recv() {
             match msg {
-                ToMain::Idle { id, seq } => {
+                ToMain::Idle { id, key, seq } => {
                     let idle = self
                         .workers
-                        .get(&id)
+                        .get(&key)
                         .map(|h| h.sent == seq)
                         .unwrap_or(false);
                     if idle {
-                        if let Some(h) = self.workers.remove(&id) {
+                        if let Some(h) = self.workers.remove(&key) {
                             h.close();
                         }
-                        self.shared.stats.retire(&id);
+                        let same_id = |k: &String| k.split('\0').next() == Some(id.as_str());
+                        if !self.workers.keys().any(same_id) {
+                            self.shared.stats.retire(&id);
+                        }
                         tracing::info!(container = %id, "container gone");
                     }
                 }

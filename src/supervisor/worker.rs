@@ -31,6 +31,7 @@ use crate::kernel::arch::{Sys, SyscallTable};
 use crate::kernel::notify::{NotifyFd, Reply};
 use crate::supervisor::files::FileTable;
 use crate::supervisor::handlers::{self, Action, Ctx};
+use crate::supervisor::injected::InjectedFiles;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
 
@@ -61,7 +62,7 @@ pub struct NewProcess {
 #[derive(Debug)]
 pub enum ToMain {
     /// The worker has no fd left; it has received every fd up to `seq`.
-    Idle { id: String, seq: u64 },
+    Idle { id: String, key: String, seq: u64 },
 }
 
 /// The main loop's handle on a worker.
@@ -99,6 +100,7 @@ struct Entry {
 
 struct Worker {
     id: String,
+    key: String,
     shared: Arc<Shared>,
     counters: Arc<ContainerCounters>,
     wake: Arc<EventFd>,
@@ -109,6 +111,9 @@ struct Worker {
     live: usize,
     received: u64,
     source: Option<ContainerSource>,
+    /// A source was already tried from a trapped process (no init pid known).
+    source_fallback_tried: bool,
+    injected: InjectedFiles,
     buf: Vec<u8>,
     log: RateLimit,
     idle_reported: bool,
@@ -117,6 +122,7 @@ struct Worker {
 /// Start the loop of container `id`.
 pub fn spawn(
     id: String,
+    key: String,
     shared: Arc<Shared>,
     to_main: Sender<ToMain>,
     main_waker: Arc<Waker>,
@@ -129,6 +135,7 @@ pub fn spawn(
     let counters = shared.stats.container(&id);
     let mut w = Worker {
         id: id.clone(),
+        key,
         shared,
         counters,
         wake: waker.clone(),
@@ -139,6 +146,8 @@ pub fn spawn(
         live: 0,
         received: 0,
         source: None,
+        source_fallback_tried: false,
+        injected: InjectedFiles::default(),
         buf: Vec::with_capacity(16 * 1024),
         log: RateLimit::new(10, Duration::from_secs(6)),
         idle_reported: false,
@@ -210,6 +219,7 @@ impl Worker {
                 self.idle_reported = true;
                 let _ = self.to_main.send(ToMain::Idle {
                     id: self.id.clone(),
+                    key: self.key.clone(),
                     seq: self.received,
                 });
                 let _ = self.main_waker.wake();
@@ -240,6 +250,17 @@ impl Worker {
                     tracing::warn!(container = %self.id, pid, error = %e, "cannot read the container's cgroup and start time")
                 }
             }
+        }
+        // The same listener twice would make a receive block (one
+        // notification, two pollers): keep one.
+        let dup = self
+            .entries
+            .iter()
+            .flatten()
+            .any(|e| crate::kernel::fs::same_file(e.fd.as_fd(), p.fd.as_fd()));
+        if dup {
+            tracing::warn!(container = %self.id, pid = p.pid, "listener registered twice; ignoring the copy");
+            return;
         }
         if p.fd.set_sync_wake_up() {
             self.shared.stats.sync_wake_up.store(1, Relaxed);
@@ -290,7 +311,10 @@ impl Worker {
                     return;
                 }
             };
-            if self.source.is_none() {
+            if self.source.is_none() && !self.source_fallback_tried {
+                // No init pid was known (e.g. crun's exec payload): use the
+                // trapped process's cgroup, once.
+                self.source_fallback_tried = true;
                 if let Ok(s) = ContainerSource::for_init_pid(n.pid as i32) {
                     self.source = Some(s);
                 }
@@ -313,6 +337,7 @@ impl Worker {
                         source,
                         counters: &self.counters,
                         buf: &mut self.buf,
+                        injected: &mut self.injected,
                     };
                     handlers::handle(&mut ctx)
                 }
@@ -322,11 +347,20 @@ impl Worker {
                 Action::Errno(e) => (entry.fd.send(n.id, Reply::Errno(e)), Outcome::Errno),
                 Action::Value(v) => (entry.fd.send(n.id, Reply::Value(v)), Outcome::Emulated),
                 Action::InjectFd { fd, cloexec, file } => {
-                    let r = entry.fd.add_fd_and_send(n.id, fd.as_fd(), cloexec);
-                    if r.is_ok() {
-                        self.counters.served(file);
+                    match entry.fd.add_fd_and_send(n.id, fd.as_fd(), cloexec) {
+                        Ok(_) => {
+                            self.counters.served(file);
+                            (Ok(()), Outcome::Emulated)
+                        }
+                        Err(e) if e.errno() == Some(libc::ENOENT) => (Err(e), Outcome::Gone),
+                        // The fd could not be installed (EMFILE at the
+                        // caller's RLIMIT_NOFILE, …): the call still needs
+                        // an answer, and the kernel's own would be this.
+                        Err(e) => {
+                            let errno = e.errno().unwrap_or(libc::ENOMEM);
+                            (entry.fd.send(n.id, Reply::Errno(errno)), Outcome::Errno)
+                        }
                     }
-                    (r.map(|_| ()), Outcome::Emulated)
                 }
             };
             let outcome = match result {

@@ -6,17 +6,19 @@
 //! lands on one of our memfds, its content is re-rendered before the
 //! kernel performs the seek. The fd is identified through an `O_PATH`
 //! handle that pins the inode, and is written only if it really is a memfd
-//! of ours (tmpfs, our name): a process swapping its fds cannot make the
-//! supervisor write into any other file.
+//! this container was given (a regular, unlinked file whose device and inode
+//! the supervisor recorded when it injected it), and it is reopened
+//! non-blocking: a process swapping its fds, or offering a FIFO or a file
+//! of its own with the right name, cannot make the supervisor write into
+//! any other file or wait on it.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
-use crate::emulate::EmulatedFile;
 use crate::kernel::arch::Sys;
 use crate::kernel::fs::reopen_for_write;
 use crate::kernel::memfd;
 use crate::kernel::proc::link_target;
-use crate::kernel::resolve::{file_id, open_base, Base, TMPFS_MAGIC};
+use crate::kernel::resolve::{file_stat, open_base, Base};
 
 use super::{Action, Ctx};
 
@@ -45,23 +47,24 @@ fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
     let Ok(link) = link_target(pid, &format!("fd/{fd}")) else {
         return;
     };
-    let Some(file) = memfd::kind_of_link(&link).and_then(EmulatedFile::from_name) else {
+    if memfd::kind_of_link(&link).is_none() {
         return;
-    };
-    // Pin the inode, then check it is what the link said.
+    }
+    // Pin the inode, then check that it is a memfd this container was given.
     let Ok(pinned) = open_base(pid, Base::Fd(fd)) else {
         return;
     };
-    let Ok(id) = file_id(&pinned) else {
+    let Ok(st) = file_stat(&pinned) else {
         return;
     };
-    if id.fs_magic != TMPFS_MAGIC {
+    if !st.is_regular() || st.nlink != 0 {
         return;
     }
-    let Ok(again) = std::fs::read_link(format!("/proc/self/fd/{}", pinned.as_raw_fd())) else {
+    let Some(file) = ctx.injected.get(st.dev, st.ino) else {
         return;
     };
-    if memfd::kind_of_link(again.as_os_str().as_encoded_bytes()) != Some(file.name()) {
+    // The fd we pinned must still be the caller's (its call still pending).
+    if !ctx.nfd.id_valid(ctx.notif.id) {
         return;
     }
     let Ok(writable) = reopen_for_write(&pinned) else {

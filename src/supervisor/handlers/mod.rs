@@ -13,6 +13,7 @@ use crate::emulate::{ContainerSource, EmulatedFile};
 use crate::kernel::arch::Sys;
 use crate::kernel::notify::{Notification, NotifyFd};
 use crate::supervisor::files::FileTable;
+use crate::supervisor::injected::InjectedFiles;
 use crate::supervisor::stats::ContainerCounters;
 
 /// Everything a handler may use for one notification.
@@ -25,6 +26,8 @@ pub struct Ctx<'a> {
     pub counters: &'a ContainerCounters,
     /// Reused render buffer.
     pub buf: &'a mut Vec<u8>,
+    /// Memfds injected into this container.
+    pub injected: &'a mut InjectedFiles,
 }
 
 /// A handler's decision.

@@ -8,16 +8,24 @@
 //! file. Whatever is odd — an unreadable or unterminated path, a bad
 //! dirfd, an `open_how` the kernel would reject, a walk that fails — is let
 //! through, so the kernel gives the caller its own answer (`EFAULT`,
-//! `ENAMETOOLONG`, `EBADF`, `E2BIG`, …). Opens for writing, `O_PATH` and
-//! `O_DIRECTORY` opens also go to the kernel: procfs answers them itself.
+//! `ENAMETOOLONG`, `EBADF`, `E2BIG`, `EINVAL` for an `open_how` it would
+//! reject, …). Opens for writing, `O_PATH`, `O_DIRECTORY`, `O_EXCL` and
+//! `O_TRUNC` opens also go to the kernel: procfs answers them itself.
+//!
+//! Known limits (documented in `docs/limitations.md`): a symlink outside
+//! `/proc` and `/sys` that points into them (`ln -s /proc /tmp/p`) is not
+//! followed by the lexical test, so such an open reads the real file; and
+//! the kernel walk runs with the supervisor's credentials, so it may find a
+//! file that the caller itself could not reach (the caller then gets its own
+//! container's figures, never anyone else's).
 
 use crate::kernel::arch::Sys;
 use crate::kernel::memfd;
 use crate::kernel::proc::{link_target, ns_ids};
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk, Base,
-    PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
+    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk,
+    Base, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
 };
 
 use super::{Action, Ctx};
@@ -26,6 +34,29 @@ use super::{Action, Ctx};
 const PATH_MAX: usize = 4095;
 /// `sizeof(struct open_how)` of the first version.
 const OPEN_HOW_SIZE_VER0: u64 = 24;
+/// The kernel's `VALID_OPEN_FLAGS` (openat2 rejects any other bit).
+const VALID_OPEN_FLAGS: u64 = (libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_ASYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_SYNC
+    | libc::O_PATH
+    | libc::O_TMPFILE) as u32 as u64;
+/// `RESOLVE_CACHED`: the walk may fail with EAGAIN; the kernel decides.
+const RESOLVE_CACHED: u64 = 0x20;
+/// Every `RESOLVE_*` flag the kernel knows.
+const VALID_RESOLVE_FLAGS: u64 = 0x3f;
 
 /// The arguments of any of the three calls, normalised.
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +83,10 @@ fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
             resolve: 0,
         }),
         Sys::Openat2 => {
-            // Anything but a plain, readable, first-version-or-larger
-            // open_how is the kernel's to reject.
-            if a[3] < OPEN_HOW_SIZE_VER0 || a[3] > 4096 {
+            // Anything but a plain, readable, first-version open_how is
+            // the kernel's to judge (a larger one may carry non-zero bytes
+            // it would reject with E2BIG).
+            if a[3] != OPEN_HOW_SIZE_VER0 {
                 return None;
             }
             let mut how = [0u8; 24];
@@ -66,11 +98,22 @@ fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
                 w.copy_from_slice(&how[i * 8..i * 8 + 8]);
                 u64::from_ne_bytes(w)
             };
+            let (flags, mode, resolve) = (word(0), word(1), word(2));
+            // openat2 rejects what open(2) ignores: let the kernel say so.
+            let creates = flags & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0;
+            if flags & !VALID_OPEN_FLAGS != 0
+                || (mode != 0 && !creates)
+                || mode & !0o7777 != 0
+                || resolve & !VALID_RESOLVE_FLAGS != 0
+                || resolve & RESOLVE_CACHED != 0
+            {
+                return None;
+            }
             Some(OpenArgs {
                 dirfd: a[0] as u32 as i32,
                 path: a[1],
-                flags: word(0),
-                resolve: word(2),
+                flags,
+                resolve,
             })
         }
         _ => None,
@@ -100,7 +143,9 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         return Action::Continue;
     };
     let flags = a.flags as i32;
-    if flags & (libc::O_DIRECTORY | libc::O_PATH) != 0 {
+    // Directory and O_PATH opens never read a file; O_EXCL (EEXIST) and
+    // O_TRUNC (asks for write permission) get the kernel's own answer.
+    if flags & (libc::O_DIRECTORY | libc::O_PATH | libc::O_EXCL | libc::O_TRUNC) != 0 {
         return Action::Continue;
     }
     let pid = ctx.notif.pid;
@@ -144,11 +189,16 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         return Action::Continue;
     }
     match memfd::create(file.name(), ctx.buf) {
-        Ok(fd) => Action::InjectFd {
-            fd,
-            cloexec: flags & libc::O_CLOEXEC != 0,
-            file,
-        },
+        Ok(fd) => {
+            if let Ok(st) = file_stat(&fd) {
+                ctx.injected.insert(st.dev, st.ino, file);
+            }
+            Action::InjectFd {
+                fd,
+                cloexec: flags & libc::O_CLOEXEC != 0,
+                file,
+            }
+        }
         Err(e) => {
             tracing::warn!(error = %e, "memfd for emulated file failed");
             Action::Errno(e.errno().unwrap_or(libc::ENOMEM))
