@@ -30,7 +30,7 @@ fn check_spellings(out: &Out, as_root: bool) {
             bad.push(format!("{case} {v}"));
         }
     }
-    let expected = if as_root { 36 } else { 34 };
+    let expected = if as_root { 35 } else { 33 };
     assert_eq!(
         seen, expected,
         "spellings.py printed {seen} cases, expected {expected}:\n{out}"
@@ -153,4 +153,24 @@ fn exec_into_a_running_container_sees_its_start_time() {
         (2.5..60.0).contains(&up),
         "exec'd process should see the container's uptime (>= 3 s):\n{out}"
     );
+}
+
+/// Symlinks from outside /proc into it. docs/limitations.md lists this as
+/// not followed yet (a cost trade-off); the issue asks that the emulation
+/// follow the file. Kept apart so that the decision is visible on its own.
+#[test]
+fn symlinks_from_outside_into_proc() {
+    let env = require_env!();
+    let script = "ln -s /proc/meminfo /tmp/m; ln -s /proc /tmp/p; \
+                  grep MemTotal /tmp/m; grep MemTotal /tmp/p/meminfo; (cd /tmp/p && grep MemTotal meminfo)";
+    let out = env.run(BUSYBOX).limited().sh(script).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for l in lines {
+        assert_eq!(
+            meminfo_kb(l, "MemTotal"),
+            Some(MEM_LIMIT_KB),
+            "through a symlink: {l:?}\n{out}"
+        );
+    }
 }
