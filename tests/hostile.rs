@@ -229,3 +229,46 @@ fn concurrent_containers_each_get_only_their_own_figures() {
         assert!(reads >= 100, "{name} made too few reads: {line}");
     }
 }
+
+/// The filter and the emulation cover every ABI of the profile's
+/// architectures: i386 (`int $0x80`) and x32 calls from a 64-bit process.
+/// Where the kernel lacks an ABI (x32 on most kernels), the caller must get
+/// the kernel's ENOSYS, as under plain runc, not an emulated file.
+#[test]
+fn i386_and_x32_calls_are_emulated_or_refused_like_the_kernel() {
+    let env = require_env!();
+    let ours = env
+        .run(BUSYBOX)
+        .limited()
+        .hostile()
+        .cmd(&["hostile", "abi"])
+        .ok();
+    let base = env
+        .run_baseline(BUSYBOX)
+        .limited()
+        .hostile()
+        .cmd(&["hostile", "abi"])
+        .ok();
+    let (ours_kv, base_kv) = (kv_lines(&ours.stdout), kv_lines(&base.stdout));
+    let emulated = format!("MemTotal={MEM_LIMIT_KB}");
+    for case in ["i386_open", "i386_openat", "x32_open", "x32_openat"] {
+        let b = base_kv
+            .get(case)
+            .unwrap_or_else(|| panic!("no {case} under runc:\n{base}"));
+        let want = if b.starts_with("MemTotal=") {
+            emulated.as_str()
+        } else {
+            b.as_str()
+        };
+        assert_eq!(
+            ours_kv.get(case).map(String::as_str),
+            Some(want),
+            "{case} (runc: {b}):\n{ours}"
+        );
+    }
+    assert_eq!(
+        ours_kv.get("i386_sysinfo").map(String::as_str),
+        Some(format!("totalram_bytes={MEM_LIMIT_BYTES}").as_str()),
+        "i386 sysinfo:\n{ours}"
+    );
+}

@@ -15,6 +15,8 @@
  *                                  the first line of the last read
  *   hostile memcheck SECONDS KB    read /proc/meminfo in a loop; count reads whose
  *                                  MemTotal is not KB (another container's data)
+ *   hostile abi                    open /proc/meminfo and sysinfo through the i386
+ *                                  (int $0x80) and x32 syscall ABIs
  *   hostile agent-peer SOCKET      send a valid ContainerProcessState with a real
  *                                  seccomp listener fd; report whether the peer
  *                                  closed the connection, and whether the
@@ -325,6 +327,53 @@ static int mode_memcheck(double secs, long long want)
     return 0;
 }
 
+/* An i386 syscall from this 64-bit process: arguments are 32 bits wide. */
+static long sys_i386(long nr, long a, long b, long c)
+{
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return ret;
+}
+
+static void report_fd(const char *label, long r)
+{
+    if (r < 0) {
+        printf("%s %s\n", label, errname((int)-r));
+        return;
+    }
+    printf("%s %s\n", label, memtotal_of((int)r));
+    close((int)r);
+}
+
+static int mode_abi(void)
+{
+    /* buffers below 4 GiB, reachable through 32-bit pointers */
+    char *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (low == MAP_FAILED)
+        return 2;
+    strcpy(low, "/proc/meminfo");
+    long i386_open = 5, i386_openat = 295, i386_sysinfo = 116;
+    report_fd("i386_open", sys_i386(i386_open, (long)low, O_RDONLY, 0));
+    report_fd("i386_openat", sys_i386(i386_openat, AT_FDCWD & 0xffffffffL, (long)low, O_RDONLY));
+    unsigned char *si = (unsigned char *)low + 1024;
+    memset(si, 0, 64);
+    long r = sys_i386(i386_sysinfo, (long)si, 0, 0);
+    if (r < 0) {
+        printf("i386_sysinfo %s\n", errname((int)-r));
+    } else {
+        uint32_t total, unit;
+        memcpy(&total, si + 16, 4);
+        memcpy(&unit, si + 52, 4);
+        printf("i386_sysinfo totalram_bytes=%llu\n", (unsigned long long)total * (unit ? unit : 1));
+    }
+    long x32 = 0x40000000L;
+    long fd = syscall(x32 | SYS_open, low, O_RDONLY);
+    report_fd("x32_open", fd < 0 ? -errno : fd);
+    fd = syscall(x32 | SYS_openat, AT_FDCWD, low, O_RDONLY);
+    report_fd("x32_openat", fd < 0 ? -errno : fd);
+    return 0;
+}
+
 /* A filter that notifies on getpriority and allows the rest; returns the
  * listener fd. */
 static int install_listener(void)
@@ -418,6 +467,8 @@ int main(int argc, char **argv)
         return mode_timed(atol(argv[2]), argv[3]);
     if (!strcmp(m, "memcheck") && argc >= 4)
         return mode_memcheck(atof(argv[2]), atoll(argv[3]));
+    if (!strcmp(m, "abi"))
+        return mode_abi();
     if (!strcmp(m, "agent-peer") && argc >= 3)
         return mode_agent_peer(argv[2]);
     fprintf(stderr, "hostile: unknown mode or missing argument: %s\n", m);
