@@ -46,7 +46,15 @@ fn counter(v: &serde_json::Value, path: &[&str]) -> u64 {
 fn growth(env: &Env, path: &[&str], f: impl FnOnce()) -> u64 {
     let before = counter(&stats(env), path);
     f();
-    counter(&stats(env), path) - before
+    // The counter may be bumped just after the connection is closed.
+    let start = Instant::now();
+    loop {
+        let now = counter(&stats(env), path);
+        if now > before || start.elapsed() > Duration::from_secs(3) {
+            return now - before;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn sample_state(pid: u32) -> String {
