@@ -23,6 +23,13 @@ struct Args {
     /// With --stats: print JSON instead of a table.
     #[arg(long, requires = "stats")]
     json: bool,
+    /// Run as the fd holder (started by the supervisor itself).
+    #[arg(long, hide = true)]
+    fd_holder: bool,
+    /// Do not keep listener fds in an fd holder (a restart then fails the
+    /// trapped calls of running containers with ENOSYS).
+    #[arg(long)]
+    no_fd_holder: bool,
 }
 
 fn print_stats(args: &Args) -> anyhow::Result<()> {
@@ -45,13 +52,24 @@ fn main() -> anyhow::Result<()> {
     if args.stats {
         return print_stats(&args);
     }
+    if args.fd_holder && !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("the fd holder must run as root");
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("SYSCONT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let server = Server::new(&args.state_dir)?;
+    if args.fd_holder {
+        syscont::supervisor::holder::run(&args.state_dir)?;
+        return Ok(());
+    }
+    let mut server = Server::new(&args.state_dir)?;
+    if !args.no_fd_holder {
+        server.attach_holder();
+    }
     server.run()?;
     Ok(())
 }

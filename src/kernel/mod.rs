@@ -15,6 +15,7 @@ pub mod notify;
 pub mod proc;
 pub mod procmem;
 pub mod resolve;
+pub mod seqpacket;
 
 use std::io;
 

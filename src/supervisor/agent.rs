@@ -62,6 +62,8 @@ pub struct ContainerProcessState {
 #[derive(Debug)]
 pub struct Registration {
     pub state: ContainerProcessState,
+    /// The document as received (kept by the fd holder).
+    pub raw: Vec<u8>,
     pub fd: OwnedFd,
 }
 
@@ -135,7 +137,8 @@ impl Pending {
                     });
                 }
                 let fd = self.fds.remove(0);
-                Ok(Progress::Done(Box::new(Registration { state, fd })))
+                let raw = text[..de.byte_offset()].to_vec();
+                Ok(Progress::Done(Box::new(Registration { state, raw, fd })))
             }
         }
     }

@@ -5,6 +5,7 @@
 //! - [`worker`]: one event loop per container serving its notifications.
 //! - [`handlers`]: what each trapped syscall gets.
 //! - [`files`]: which real files are emulated.
+//! - [`holder`]: the fd holder that keeps listeners across a restart.
 //! - [`injected`]: the memfds handed to a container (for refresh on rewind).
 //! - [`stats`]: counters for operators.
 //! - [`ratelimit`]: log rate limiting.
@@ -12,6 +13,7 @@
 pub mod agent;
 pub mod files;
 pub mod handlers;
+pub mod holder;
 pub mod injected;
 pub mod ratelimit;
 pub mod server;

@@ -25,6 +25,7 @@ use crate::kernel::arch::SyscallTable;
 use crate::kernel::notify::NotifyFd;
 use crate::supervisor::agent::{self, Pending, Progress, Registration};
 use crate::supervisor::files::FileTable;
+use crate::supervisor::holder::HolderClient;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::Stats;
 use crate::supervisor::worker::{self, NewProcess, Shared, ToMain, WorkerHandle};
@@ -61,6 +62,7 @@ pub struct Server {
     conns: HashMap<Token, Conn>,
     next_token: usize,
     workers: HashMap<String, WorkerHandle>,
+    holder: Option<HolderClient>,
     log: RateLimit,
 }
 
@@ -147,8 +149,41 @@ impl Server {
             conns: HashMap::new(),
             next_token: FIRST_CONN,
             workers: HashMap::new(),
+            holder: None,
             log: RateLimit::new(20, Duration::from_secs(3)),
         })
+    }
+
+    /// Connect to the fd holder (starting one if needed) and take back every
+    /// listener it kept for a previous supervisor.
+    pub fn attach_holder(&mut self) {
+        let client = match HolderClient::connect_or_spawn(&self.state_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no fd holder: a supervisor restart would fail trapped calls with ENOSYS");
+                return;
+            }
+        };
+        match client.dump() {
+            Ok(kept) => {
+                let n = kept.len();
+                for (raw, fd) in kept {
+                    let mut p = Pending::default();
+                    match p.feed(&raw, vec![fd]) {
+                        Ok(Progress::Done(reg)) => self.register(*reg, false),
+                        _ => tracing::warn!("fd holder kept a malformed registration; dropped"),
+                    }
+                }
+                if n > 0 {
+                    tracing::info!(
+                        listeners = n,
+                        "took back the listeners kept by the fd holder"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "fd holder did not answer"),
+        }
+        self.holder = Some(client);
     }
 
     /// Serve until SIGTERM, SIGINT or SIGHUP.
@@ -174,7 +209,7 @@ impl Server {
                     SIGNALS => {
                         if let Ok(Some(sig)) = self.signals.read_signal() {
                             tracing::info!(signal = sig.ssi_signo, "shutting down");
-                            self.cleanup();
+                            self.shutdown();
                             return Ok(());
                         }
                     }
@@ -185,9 +220,20 @@ impl Server {
         }
     }
 
-    fn cleanup(&self) {
+    /// Stop cleanly: every worker finishes the call it is answering, so no
+    /// trapped call is left received but unanswered; the fd holder keeps the
+    /// listeners for the next supervisor.
+    fn shutdown(&mut self) {
         let _ = std::fs::remove_file(agent_meta::agent_socket(&self.state_dir));
         let _ = std::fs::remove_file(agent_meta::stats_socket(&self.state_dir));
+        let handles: Vec<WorkerHandle> = self.workers.drain().map(|(_, h)| h).collect();
+        let joins: Vec<_> = handles.into_iter().map(WorkerHandle::stop).collect();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for j in joins {
+            while !j.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     fn refuse(&mut self, why: &str, detail: &str) {
@@ -272,7 +318,7 @@ impl Server {
                 Ok(Progress::More) => continue,
                 Ok(Progress::Done(reg)) => {
                     self.drop_conn(token);
-                    self.register(*reg);
+                    self.register(*reg, true);
                     return;
                 }
                 Err(e) => {
@@ -312,8 +358,10 @@ impl Server {
         }
     }
 
-    fn register(&mut self, reg: Registration) {
-        let Registration { state, fd } = reg;
+    /// Hand a registration to its container's worker; `keep` also gives
+    /// the fd holder a copy (not for listeners it gave back).
+    fn register(&mut self, reg: Registration, keep: bool) {
+        let Registration { state, raw, fd } = reg;
         let fd = match NotifyFd::new(fd) {
             Ok(f) => f,
             Err(e) => {
@@ -329,6 +377,11 @@ impl Server {
         if id.is_empty() || id.len() > 1024 {
             self.refuse("bad container id", "");
             return;
+        }
+        if keep {
+            if let Some(h) = self.holder.as_mut() {
+                h.keep(&raw, fd.as_fd());
+            }
         }
         let meta = if state.metadata.is_empty() {
             None

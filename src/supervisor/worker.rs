@@ -17,7 +17,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +70,8 @@ pub enum ToMain {
 pub struct WorkerHandle {
     tx: Sender<NewProcess>,
     waker: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
     /// Sequence number of the last fd sent.
     pub sent: u64,
 }
@@ -82,6 +84,14 @@ impl WorkerHandle {
         self.tx.send(p).map_err(|e| e.0)?;
         let _ = self.waker.write(1);
         Ok(())
+    }
+
+    /// Make the worker exit after the call it is answering; returns its
+    /// thread to wait for.
+    pub fn stop(self) -> std::thread::JoinHandle<()> {
+        self.stop.store(true, Relaxed);
+        let _ = self.waker.write(1);
+        self.thread
     }
 
     /// Tell the worker to exit once it sees the channel closed.
@@ -104,6 +114,7 @@ struct Worker {
     shared: Arc<Shared>,
     counters: Arc<ContainerCounters>,
     wake: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
     rx: Receiver<NewProcess>,
     to_main: Sender<ToMain>,
     main_waker: Arc<Waker>,
@@ -132,6 +143,7 @@ pub fn spawn(
             .map_err(io::Error::from)?,
     );
     let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
     let counters = shared.stats.container(&id);
     let mut w = Worker {
         id: id.clone(),
@@ -139,6 +151,7 @@ pub fn spawn(
         shared,
         counters,
         wake: waker.clone(),
+        stop: stop.clone(),
         rx,
         to_main,
         main_waker,
@@ -158,10 +171,16 @@ pub fn spawn(
         .filter(char::is_ascii_alphanumeric)
         .take(11)
         .collect();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("ctr-{short}"))
         .spawn(move || w.run())?;
-    Ok(WorkerHandle { tx, waker, sent: 0 })
+    Ok(WorkerHandle {
+        tx,
+        waker,
+        stop,
+        thread,
+        sent: 0,
+    })
 }
 
 impl Worker {
@@ -206,6 +225,9 @@ impl Worker {
                     self.remove(idx);
                     dirty = true;
                 }
+            }
+            if self.stop.load(Relaxed) {
+                return;
             }
             if pfds[0].revents & libc::POLLIN != 0 {
                 let _ = self.wake.read();
