@@ -31,4 +31,14 @@ for d in /proc/[0-9]*; do
 done
 
 stop_pidfile supervisor "$SYSCONT_TEST_RUN/supervisor.pid" "$SYSCONT_BIN_DIR/syscont-supervisor"
+
+# The supervisor's fd holder (started by the supervisor, pid file in its state
+# dir) exits by itself once it keeps no listener and no supervisor is
+# connected; give it a moment, then stop it.
+HOLDER_PID="$SYSCONT_TEST_STATE_DIR/holder.pid"
+if pid_alive "$HOLDER_PID" "$SYSCONT_BIN_DIR/syscont-supervisor"; then
+    wait_for "fd holder exit" 5 sh -c "! kill -0 $(cat "$HOLDER_PID") 2>/dev/null" ||
+        stop_pidfile "fd holder" "$HOLDER_PID" "$SYSCONT_BIN_DIR/syscont-supervisor"
+fi
+rm -f "$HOLDER_PID"
 log "test environment stopped (data kept in $SYSCONT_TEST_DATA, logs in $SYSCONT_TEST_LOGS)"
