@@ -467,6 +467,11 @@ impl Container {
         self.exec(&["sh", "-c", script])
     }
 
+    /// `docker wait`: the exit code of the main process, within TIMEOUT.
+    pub fn wait(&self, timeout: Duration) -> Out {
+        raw_docker(&self.docker_host, &["wait", &self.id], timeout)
+    }
+
     /// Wait until the container's main process prints LINE (in `docker logs`).
     pub fn wait_log(&self, needle: &str, timeout: Duration) {
         let start = Instant::now();

@@ -1,0 +1,90 @@
+//! A supervisor crash or restart costs running containers nothing: trapped
+//! calls wait and then complete (no ENOSYS, no host figures), and processes
+//! started before the restart are still served. Restarts the test
+//! supervisor (by the pid file of scripts/env-up.sh, which starts the new
+//! one), so it lives in a test binary of its own.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn run_dir() -> PathBuf {
+    std::env::var_os("SYSCONT_TEST_RUN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/run/syscont-test".into())
+}
+
+/// Stop the running supervisor with SIGNAL, leave the containers without
+/// it for a second, then start a new one with scripts/env-up.sh.
+fn restart_supervisor(signal: libc::c_int) {
+    let pidfile = run_dir().join("supervisor.pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no supervisor pid in {}", pidfile.display()));
+    // SAFETY: kill(2) on the pid that scripts/env-up.sh recorded for the
+    // supervisor it started; no memory is involved.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill supervisor {pid}"
+    );
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "supervisor {pid} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/env-up.sh");
+    run_cmd(Command::new("bash").arg(script), Duration::from_secs(120)).ok();
+}
+
+#[test]
+fn supervisor_restart_and_crash_cost_running_containers_nothing() {
+    let env = require_env!(supervisor);
+    let idle = env.run(BUSYBOX).limited().start(&["sleep", "300"]);
+    for (name, signal) in [("SIGTERM", libc::SIGTERM), ("SIGKILL", libc::SIGKILL)] {
+        let reader = env.run(BUSYBOX).limited().hostile().start(&[
+            "hostile",
+            "memcheck",
+            "6",
+            &MEM_LIMIT_KB.to_string(),
+        ]);
+        std::thread::sleep(Duration::from_millis(1500));
+        restart_supervisor(signal);
+        let w = reader.wait(Duration::from_secs(60));
+        let logs = reader.docker(&["logs", &reader.id]);
+        assert_eq!(
+            w.stdout.trim(),
+            "0",
+            "reader across a supervisor {name}: {w}\n{logs}"
+        );
+        let line = logs
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("memcheck "))
+            .unwrap_or_else(|| panic!("{logs}"));
+        assert!(
+            line.contains(" wrong=0 ") && line.ends_with(" bad=0"),
+            "reads across a supervisor {name} failed or saw the host: {line}"
+        );
+        let out = idle.exec(&["cat", "/proc/meminfo"]).ok();
+        assert_eq!(
+            meminfo_kb(&out.stdout, "MemTotal"),
+            Some(MEM_LIMIT_KB),
+            "exec into a container started before the {name}:\n{out}"
+        );
+        let out = idle.exec(&["sh", "-c", "cat /proc/uptime"]).ok();
+        assert!(
+            uptime_secs(&out.stdout).is_some_and(|u| u >= 1.0),
+            "uptime after the {name}:\n{out}"
+        );
+    }
+    assert_supervisor_serving(env);
+}
