@@ -35,10 +35,11 @@ if [ "${SYSCONT_TEST_SUPERVISOR:-1}" != 0 ]; then
         NO_COLOR=1 SYSCONT_LOG="${SYSCONT_LOG:-info}" setsid "$SUPERVISOR" --state-dir "$SYSCONT_TEST_STATE_DIR" \
             >>"$SYSCONT_TEST_LOGS/supervisor.log" 2>&1 </dev/null &
         echo $! >"$SV_PID"
-        if ! wait_for "agent socket" 20 test -S "$SYSCONT_TEST_STATE_DIR/agent.sock"; then
+        # After a crash the old sockets are still there: ready means answering.
+        if ! wait_for "supervisor" 20 "$SUPERVISOR" --stats --state-dir "$SYSCONT_TEST_STATE_DIR"; then
             tail -n 20 "$SYSCONT_TEST_LOGS/supervisor.log" >&2 || true
             stop_pidfile supervisor "$SV_PID" "$SUPERVISOR"
-            die "syscont-supervisor did not create $SYSCONT_TEST_STATE_DIR/agent.sock within 20 s (log above)"
+            die "syscont-supervisor did not answer on $SYSCONT_TEST_STATE_DIR within 20 s (log above)"
         fi
         pid_alive "$SV_PID" "$SUPERVISOR" || die "syscont-supervisor exited at start (see $SYSCONT_TEST_LOGS/supervisor.log)"
         log "supervisor ready (pid $(cat "$SV_PID"))"

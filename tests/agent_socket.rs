@@ -33,13 +33,22 @@ fn stats(env: &Env) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("--stats --json is not JSON ({e}):\n{out}"))
 }
 
+/// A counter of `--stats --json`; one that has not been created yet (no such
+/// call so far) counts 0.
 fn counter(v: &serde_json::Value, path: &[&str]) -> u64 {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
     }
-    cur.as_u64()
-        .unwrap_or_else(|| panic!("no counter {} in --stats --json:\n{v:#}", path.join(".")))
+    match cur {
+        serde_json::Value::Null => 0,
+        c => c.as_u64().unwrap_or_else(|| {
+            panic!(
+                "counter {} in --stats --json is not a number:\n{v:#}",
+                path.join(".")
+            )
+        }),
+    }
 }
 
 /// Run F and return how much the counter at PATH grew meanwhile.
