@@ -4,15 +4,6 @@ mod common;
 
 use common::*;
 
-fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        skip_or_fail("running bundles needs root");
-        return false;
-    }
-    true
-}
-
 #[test]
 fn plain_runc_bundle_sees_the_host() {
     if !require_root() {

@@ -89,9 +89,22 @@ pub fn skip_or_fail(reason: &str) {
     );
 }
 
-fn check_env() -> Result<Env, String> {
+fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Root, or report why not (see [`skip_or_fail`]): for tests that need no
+/// Docker (plain OCI bundles).
+pub fn require_root() -> bool {
+    if !is_root() {
+        skip_or_fail("the integration tests need root");
+    }
+    is_root()
+}
+
+fn check_env() -> Result<Env, String> {
+    if !is_root() {
         return Err("the integration tests need root".into());
     }
     let env = Env {
