@@ -67,6 +67,14 @@ pub fn init_start_ns(host_proc: &Path, pid: i32, tck: u64) -> Result<u64, Emulat
     Ok(ticks_to_ns(ticks, tck))
 }
 
+/// Task counts as procfs shows them to a reader: the reader itself is
+/// running (procfs counts it), but here it waits in its trapped open, so it
+/// was counted as sleeping.
+fn for_reader(mut c: TaskCounts) -> TaskCounts {
+    c.running = c.running.saturating_add(1).min(c.total.max(1));
+    c
+}
+
 impl ContainerSource {
     /// Build the source for the container whose init has host pid `pid`.
     pub fn for_init_pid(pid: i32) -> Result<Self, EmulateError> {
@@ -227,7 +235,7 @@ impl ContainerSource {
             }
             EmulatedFile::Stat => {
                 let (usable, cpu) = self.usable_cpus(s, CpuDetail::Full)?;
-                let counts = self.task_counts(s)?;
+                let counts = for_reader(self.task_counts(s)?);
                 let now = self.clock.now_ns()?;
                 read_into(&self.paths.stat, &mut s.host)?;
                 stat::render(
@@ -248,7 +256,7 @@ impl ContainerSource {
                 } else {
                     let counts = self.task_counts(s)?;
                     let load = self.load_at(self.clock.now_ns()?, &counts);
-                    loadavg::render(&load, &counts, out);
+                    loadavg::render(&load, &for_reader(counts), out);
                 }
             }
             EmulatedFile::Swaps => {

@@ -79,12 +79,19 @@ impl SyscallTable {
     /// Build the table for the host's ABIs.
     pub fn new() -> Self {
         let mut map = HashMap::new();
+        let x86: &[(ScmpArch, u32)] = &[
+            (ScmpArch::X8664, AUDIT_ARCH_X86_64),
+            (ScmpArch::X32, AUDIT_ARCH_X86_64),
+            (ScmpArch::X86, AUDIT_ARCH_I386),
+        ];
         let arches: &[(ScmpArch, u32)] = if cfg!(target_arch = "x86_64") {
-            &[
-                (ScmpArch::X8664, AUDIT_ARCH_X86_64),
-                (ScmpArch::X32, AUDIT_ARCH_X86_64),
-                (ScmpArch::X86, AUDIT_ARCH_I386),
-            ]
+            // A kernel without the x32 ABI fails x32 calls with ENOSYS after
+            // the filter: they must not be emulated.
+            if x32_supported() {
+                x86
+            } else {
+                &[x86[0], x86[2]]
+            }
         } else if cfg!(target_arch = "aarch64") {
             &[(ScmpArch::Aarch64, AUDIT_ARCH_AARCH64)]
         } else {
@@ -112,6 +119,18 @@ impl SyscallTable {
     }
 }
 
+/// Does this kernel run x32 syscalls? (Probed with x32 `getpid`.)
+pub fn x32_supported() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    const X32_GETPID: libc::c_long = 0x4000_0000 | 39;
+    // SAFETY: getpid through the x32 ABI takes no arguments and touches no
+    // memory; on a kernel without x32 it fails with ENOSYS.
+    let r = unsafe { libc::syscall(X32_GETPID) };
+    r == std::process::id() as libc::c_long
+}
+
 /// Struct layout family of an `AUDIT_ARCH_*`.
 pub fn abi_of(arch: u32) -> Abi {
     if arch == AUDIT_ARCH_I386 {
@@ -134,8 +153,13 @@ mod tests {
         assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 99), Sys::Sysinfo);
         assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 437), Sys::Openat2);
         assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 8), Sys::Lseek);
-        // x32 numbers carry __X32_SYSCALL_BIT.
-        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 0x4000_0000 | 257), Sys::Openat);
+        // x32 numbers carry __X32_SYSCALL_BIT; only where the kernel has x32.
+        let x32 = if x32_supported() {
+            Sys::Openat
+        } else {
+            Sys::Other
+        };
+        assert_eq!(t.lookup(AUDIT_ARCH_X86_64, 0x4000_0000 | 257), x32);
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 295), Sys::Openat);
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 5), Sys::Open);
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 116), Sys::Sysinfo);

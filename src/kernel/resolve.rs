@@ -23,6 +23,10 @@ pub const SYSFS_MAGIC: i64 = 0x6265_6572;
 /// `TMPFS_MAGIC`.
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 
+/// `RESOLVE_NO_MAGICLINKS`.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// `RESOLVE_NO_SYMLINKS`.
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 /// `RESOLVE_BENEATH`.
 pub const RESOLVE_BENEATH: u64 = 0x08;
 /// `RESOLVE_IN_ROOT`.
@@ -155,6 +159,91 @@ pub fn walk(base: &OwnedFd, path: &[u8], nofollow: bool, resolve: u64) -> Result
     Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
 }
 
+/// Walks paths inside another process's root, from one thread.
+///
+/// The thread gets its own root and cwd (`unshare(CLONE_FS)`); for each walk
+/// it `chroot`s into the caller's root (`/proc/<pid>/root`), so that
+/// absolute symlinks, `..` at the root and magic links (`/proc/self/root`,
+/// `/proc/<pid>/fd/N`) behave exactly as for the caller, and then returns
+/// to the host's root. Without `CLONE_FS` (it cannot fail on Linux, but if
+/// it did) walks fall back to `RESOLVE_IN_ROOT`, which refuses magic links.
+#[derive(Debug)]
+pub struct Walker {
+    host_root: Option<OwnedFd>,
+}
+
+struct RootGuard<'a>(&'a OwnedFd);
+
+impl Drop for RootGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: fchdir/chroot on a directory fd we hold; these only change
+        // this thread's private root and cwd (CLONE_FS was unshared).
+        unsafe {
+            if libc::fchdir(self.0.as_raw_fd()) == 0 {
+                libc::chroot(c".".as_ptr());
+            }
+        }
+    }
+}
+
+impl Walker {
+    /// Make a walker for the calling thread (call it on that thread).
+    pub fn for_this_thread() -> Self {
+        // SAFETY: unshare(CLONE_FS) only gives this thread its own copy of
+        // root and cwd; it takes no pointers.
+        let unshared = unsafe { libc::unshare(libc::CLONE_FS) } == 0;
+        let host_root = if unshared { open_path("/").ok() } else { None };
+        if host_root.is_none() {
+            tracing::warn!(
+                "cannot give the worker thread its own root; magic links in paths are not followed"
+            );
+        }
+        Walker { host_root }
+    }
+
+    /// Which file `path` names for process `pid`, walked from `base` with
+    /// the caller's `RESOLVE_*` flags (`resolve`).
+    pub fn identify(
+        &self,
+        pid: u32,
+        base: Base,
+        path: &[u8],
+        nofollow: bool,
+        resolve: u64,
+    ) -> Result<FileId> {
+        let Some(host_root) = &self.host_root else {
+            let resolve = if base == Base::Root {
+                resolve | RESOLVE_IN_ROOT
+            } else {
+                resolve
+            };
+            return identify(pid, base, path, nofollow, resolve);
+        };
+        let root = open_base(pid, Base::Root)?;
+        // Open the caller's cwd or dirfd before leaving the host's root.
+        let start = match base {
+            Base::Root => None,
+            other => Some(open_base(pid, other)?),
+        };
+        let f = {
+            // SAFETY: fchdir/chroot on directory fds we hold, on this
+            // thread's private fs state; the guard returns to the host root.
+            let ok =
+                unsafe { libc::fchdir(root.as_raw_fd()) == 0 && libc::chroot(c".".as_ptr()) == 0 };
+            let _back = RootGuard(host_root);
+            if !ok {
+                return Err(KernelError::last("chroot into the caller's root"));
+            }
+            match &start {
+                Some(s) => walk(s, path, nofollow, resolve)?,
+                // cwd is now the caller's root: an absolute path starts there.
+                None => walk(&root, path, nofollow, resolve)?,
+            }
+        };
+        file_id(&f)
+    }
+}
+
 /// Which file `path` names for process `pid`, walked from `base`.
 pub fn identify(pid: u32, base: Base, path: &[u8], nofollow: bool, resolve: u64) -> Result<FileId> {
     let b = open_base(pid, base)?;
@@ -189,6 +278,13 @@ pub fn lexical_components(abs: &[u8]) -> Vec<&[u8]> {
 ///   path has a `..` that a link could redirect. So the frequent reads of
 ///   `/proc/<pid>/stat`, `/proc/self/status` (ps, top, runc) skip the walk.
 pub fn lexical_candidate(abs: &[u8]) -> bool {
+    // A `..` after a link (`/proc/thread-self/../../..`) may land anywhere
+    // the lexical form does not show: any such path through /proc, /sys or
+    // /dev is walked.
+    let mut raw = abs.split(|&b| b == b'/');
+    if raw.clone().any(|c| c == b"..") && raw.any(|c| matches!(c, b"proc" | b"sys" | b"dev")) {
+        return true;
+    }
     let comps = lexical_components(abs);
     match comps.first() {
         Some(&b"sys") => true,
@@ -279,12 +375,15 @@ mod tests {
             b"/proc/self/task/5/fd/3",
             b"/proc/self/../meminfo",
             b"/proc/self/net/../../meminfo",
+            // A `..` after a link may land anywhere: walked.
+            b"/proc/thread-self/../../../meminfo",
+            b"/proc/../etc/x",
         ] {
             assert!(lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }
         for p in [
             &b"/etc/hostname"[..],
-            b"/proc/../etc/x",
+            b"/etc/../usr/x",
             b"/usr/lib/proc/x",
             b"/",
             b"/dev/null",

@@ -29,6 +29,7 @@ use crate::agent_meta::{ListenerMetadata, OrigAction};
 use crate::emulate::ContainerSource;
 use crate::kernel::arch::{Sys, SyscallTable};
 use crate::kernel::notify::{NotifyFd, Reply};
+use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::handlers::{self, Action, Ctx};
 use crate::supervisor::injected::InjectedFiles;
@@ -125,6 +126,8 @@ struct Worker {
     /// A source was already tried from a trapped process (no init pid known).
     source_fallback_tried: bool,
     injected: InjectedFiles,
+    /// Made on the worker's own thread (it changes that thread's root).
+    walker: Option<Walker>,
     buf: Vec<u8>,
     log: RateLimit,
     idle_reported: bool,
@@ -161,6 +164,7 @@ pub fn spawn(
         source: None,
         source_fallback_tried: false,
         injected: InjectedFiles::default(),
+        walker: None,
         buf: Vec::with_capacity(16 * 1024),
         log: RateLimit::new(10, Duration::from_secs(6)),
         idle_reported: false,
@@ -185,6 +189,7 @@ pub fn spawn(
 
 impl Worker {
     fn run(&mut self) {
+        self.walker = Some(Walker::for_this_thread());
         let mut pfds: Vec<libc::pollfd> = Vec::new();
         // Entry index of each pollfd after the first (the eventfd).
         let mut slots: Vec<usize> = Vec::new();
@@ -347,10 +352,10 @@ impl Worker {
                 .as_ref()
                 .and_then(|m| m.orig_action(sys.name()))
                 .unwrap_or(OrigAction::Allow);
-            let action = match (orig, self.source.as_ref()) {
-                (OrigAction::Errno { errno }, _) => Action::Errno(errno as i32),
-                (OrigAction::Allow, None) => Action::Continue,
-                (OrigAction::Allow, Some(source)) => {
+            let action = match (orig, self.source.as_ref(), self.walker.as_ref()) {
+                (OrigAction::Errno { errno }, _, _) => Action::Errno(errno as i32),
+                (OrigAction::Allow, None, _) | (OrigAction::Allow, _, None) => Action::Continue,
+                (OrigAction::Allow, Some(source), Some(walker)) => {
                     let mut ctx = Ctx {
                         nfd: &entry.fd,
                         notif: &n,
@@ -360,6 +365,7 @@ impl Worker {
                         counters: &self.counters,
                         buf: &mut self.buf,
                         injected: &mut self.injected,
+                        walker,
                     };
                     handlers::handle(&mut ctx)
                 }

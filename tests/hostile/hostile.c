@@ -13,8 +13,10 @@
  *   hostile flood SECONDS [PATH]   open+read+close PATH (default /proc/meminfo) in a loop
  *   hostile timed N PATH           N open+read+close of PATH; prints elapsed ms and
  *                                  the first line of the last read
- *   hostile memcheck SECONDS KB    read /proc/meminfo in a loop; count reads whose
- *                                  MemTotal is not KB (another container's data)
+ *   hostile memcheck SECONDS KB [PAUSE_US]
+ *                                  read /proc/meminfo in a loop (pausing PAUSE_US
+ *                                  between reads); count reads whose MemTotal is
+ *                                  not KB (another container's data)
  *   hostile abi                    open /proc/meminfo and sysinfo through the i386
  *                                  (int $0x80) and x32 syscall ABIs
  *   hostile agent-peer SOCKET      send a valid ContainerProcessState with a real
@@ -279,6 +281,8 @@ static int mode_flood(double secs, const char *path)
         if (fd >= 0)
             close(fd);
         n++;
+        if (pause_us > 0)
+            usleep(pause_us);
     }
     printf("flood opens=%ld bad=%ld\n", n, bad);
     return bad ? 1 : 0;
@@ -305,7 +309,7 @@ static int mode_timed(long n, const char *path)
     return 0;
 }
 
-static int mode_memcheck(double secs, long long want)
+static int mode_memcheck(double secs, long long want, long pause_us)
 {
     long n = 0, wrong = 0, bad = 0;
     char buf[16384];
@@ -466,7 +470,7 @@ int main(int argc, char **argv)
     if (!strcmp(m, "timed") && argc >= 4)
         return mode_timed(atol(argv[2]), argv[3]);
     if (!strcmp(m, "memcheck") && argc >= 4)
-        return mode_memcheck(atof(argv[2]), atoll(argv[3]));
+        return mode_memcheck(atof(argv[2]), atoll(argv[3]), argc >= 5 ? atol(argv[4]) : 0);
     if (!strcmp(m, "abi"))
         return mode_abi();
     if (!strcmp(m, "agent-peer") && argc >= 3)

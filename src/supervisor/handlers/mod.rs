@@ -12,6 +12,7 @@ use std::os::fd::OwnedFd;
 use crate::emulate::{ContainerSource, EmulatedFile};
 use crate::kernel::arch::Sys;
 use crate::kernel::notify::{Notification, NotifyFd};
+use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::injected::InjectedFiles;
 use crate::supervisor::stats::ContainerCounters;
@@ -28,6 +29,8 @@ pub struct Ctx<'a> {
     pub buf: &'a mut Vec<u8>,
     /// Memfds injected into this container.
     pub injected: &'a mut InjectedFiles,
+    /// Walks paths inside the caller's root (this worker thread's).
+    pub walker: &'a Walker,
 }
 
 /// A handler's decision.

@@ -24,8 +24,8 @@ use crate::kernel::memfd;
 use crate::kernel::proc::{link_target, ns_ids};
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, walk,
-    Base, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
+    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, Base,
+    PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
 use super::{Action, Ctx};
@@ -127,14 +127,13 @@ fn walk_start(a: &OpenArgs, absolute: bool) -> (Base, u64) {
     } else {
         Base::Fd(a.dirfd)
     };
-    if a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0 {
-        // The caller scoped the walk to its dirfd: walk exactly as it asked.
+    if a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0 || !absolute {
+        // Relative, or scoped by the caller to its dirfd: walk from there,
+        // exactly as it asked.
         (caller_base, a.resolve)
-    } else if absolute {
-        // "/" is the caller's root, and ".." never climbs above it.
-        (Base::Root, a.resolve | RESOLVE_IN_ROOT)
     } else {
-        (caller_base, a.resolve)
+        // "/" is the caller's root (the walker walks inside it).
+        (Base::Root, a.resolve)
     }
 }
 
@@ -154,7 +153,8 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         _ => return Action::Continue,
     };
     let absolute = path[0] == b'/';
-    let candidate = if absolute {
+    let scoped = a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0;
+    let candidate = if absolute && !scoped {
         lexical_candidate(&path)
     } else {
         let what = if a.dirfd == libc::AT_FDCWD {
@@ -164,8 +164,15 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         } else {
             return Action::Continue;
         };
+        // A scoped absolute path starts at the dirfd.
+        let rel = if absolute {
+            let skip = path.iter().take_while(|&&b| b == b'/').count();
+            &path[skip..]
+        } else {
+            &path[..]
+        };
         match link_target(pid, &what) {
-            Ok(base) if base.first() == Some(&b'/') => lexical_candidate(&join(&base, &path)),
+            Ok(base) if base.first() == Some(&b'/') => lexical_candidate(&join(&base, rel)),
             _ => false,
         }
     };
@@ -216,10 +223,15 @@ fn resolve_file(
     resolve: u64,
 ) -> Option<crate::emulate::EmulatedFile> {
     let pid = ctx.notif.pid;
-    let b = open_base(pid, base).ok()?;
     let rewritten = if mentions_self(path) {
-        let starts_at_proc_root = !absolute && {
-            let id = file_id(&b).ok()?;
+        // `self` and `thread-self` are symlinks: a caller that refuses
+        // symlinks gets the kernel's ELOOP, not a rewritten path.
+        if resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
+            return None;
+        }
+        let first = path.split(|&b| b == b'/').next().unwrap_or_default();
+        let starts_at_proc_root = !absolute && (first == b"self" || first == b"thread-self") && {
+            let id = file_id(&open_base(pid, base).ok()?).ok()?;
             id.fs_magic == PROC_MAGIC && id.ino == 1
         };
         let ids = ns_ids(pid).ok()?;
@@ -227,7 +239,15 @@ fn resolve_file(
     } else {
         None
     };
-    let f = walk(&b, rewritten.as_deref().unwrap_or(path), nofollow, resolve).ok()?;
-    let id = file_id(&f).ok()?;
+    let id = ctx
+        .walker
+        .identify(
+            pid,
+            base,
+            rewritten.as_deref().unwrap_or(path),
+            nofollow,
+            resolve,
+        )
+        .ok()?;
     ctx.files.lookup(id)
 }
