@@ -281,8 +281,6 @@ static int mode_flood(double secs, const char *path)
         if (fd >= 0)
             close(fd);
         n++;
-        if (pause_us > 0)
-            usleep(pause_us);
     }
     printf("flood opens=%ld bad=%ld\n", n, bad);
     return bad ? 1 : 0;
@@ -326,6 +324,8 @@ static int mode_memcheck(double secs, long long want, long pause_us)
         if (fd >= 0)
             close(fd);
         n++;
+        if (pause_us > 0)
+            usleep(pause_us);
     }
     printf("memcheck reads=%ld wrong=%ld bad=%ld\n", n, wrong, bad);
     return 0;
