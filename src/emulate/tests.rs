@@ -416,3 +416,28 @@ fn host_root_cgroup_sees_host_load_and_disks() {
     let si = src.sysinfo().expect("sysinfo");
     assert_eq!(si.loads[0], 53 * 65536 / 100);
 }
+
+/// Renders `/proc/meminfo` of this process's own container
+/// `SYSCONT_RENDERS` times (default 1000), for `strace -c -f`:
+/// `cargo test --release --lib render_loop -- --ignored` under strace, then
+/// divide the counts by the number of renders.
+#[test]
+#[ignore = "a syscall-count harness, run by hand under strace"]
+fn render_loop() {
+    let pid = i32::try_from(std::process::id()).expect("pid");
+    let src = ContainerSource::for_init_pid(pid).expect("source");
+    let n: u32 = std::env::var("SYSCONT_RENDERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let file = std::env::var("SYSCONT_RENDER_FILE")
+        .ok()
+        .and_then(|s| EmulatedFile::from_name(&s))
+        .unwrap_or(EmulatedFile::Meminfo);
+    let mut out = Vec::with_capacity(8192);
+    for _ in 0..n {
+        out.clear();
+        src.render(file, &mut out).expect("render");
+    }
+    assert!(!out.is_empty());
+}
