@@ -205,6 +205,7 @@ pub(super) fn locate(
         (Some(m), Some(p)) => {
             let v = v2::V2 {
                 dir: found.dir_of(m, p)?,
+                ancestors: std::sync::OnceLock::new(),
             };
             tracing::debug!(cgroup = ?v.describe(), "located cgroup v2");
             Ok(Cgroup {

@@ -27,7 +27,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use dir::read_kernel_file;
+pub(crate) use dir::{open_opt, read_kernel_file, KeptFile, Records};
 pub use locate::{parse_mountinfo, parse_proc_cgroup, CgroupMount, ProcCgroupLine};
 pub(crate) use v1::split_ratio;
 

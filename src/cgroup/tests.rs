@@ -171,6 +171,16 @@ fn malformed_files_are_errors() {
     assert!(matches!(err, CgroupError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("memory.usage_in_bytes"), "{err}");
     std::fs::remove_file(mem.join("memory.stat")).expect("rm");
+    // Files are kept open from their first read (a removed cgroup fails
+    // reads of kept fds, `kept_files_*` below): a fixture file unlinked
+    // after that is not noticed, so the missing file is seen by a cgroup
+    // whose first read comes after the removal.
+    let cg = Cgroup::from_texts(
+        fixtures::V1_MOUNTINFO.as_bytes(),
+        fixtures::V1_PROC_CGROUP.as_bytes(),
+        t.path(),
+    )
+    .expect("locate");
     let err = cg.memory(&mut Vec::new()).expect_err("missing");
     assert!(matches!(err, CgroupError::Io { .. }), "{err}");
 
@@ -351,6 +361,14 @@ fn v2_without_memory_controller_is_unlimited() {
     for f in ["memory.current", "memory.max"] {
         std::fs::remove_file(d.join(f)).expect("rm");
     }
+    // memory.current was kept open by the first read: a fresh cgroup sees
+    // the files gone (a controller is not disabled under a live container).
+    let cg = Cgroup::from_texts(
+        fixtures::V2_MOUNTINFO.as_bytes(),
+        fixtures::V2_PROC_CGROUP.as_bytes(),
+        t.path(),
+    )
+    .expect("locate");
     let m = cg.memory(&mut Vec::new()).expect("memory");
     assert_eq!(m, MemoryStats::default());
 }
@@ -381,4 +399,107 @@ fn kernel_file_reads_past_short_reads_and_caps() {
     )
     .expect("read");
     assert_eq!(buf.len(), 20_000);
+}
+
+#[test]
+fn kept_files_see_fresh_kernel_content() {
+    use super::dir::{pread_kernel_file, Records};
+    use std::time::Duration;
+    // A kept procfs fd re-read at offset 0 regenerates: /proc/self/stat's
+    // utime/stime or /proc/uptime change while we burn CPU.
+    let f = std::fs::File::open("/proc/uptime").expect("open");
+    let mut a = Vec::new();
+    pread_kernel_file(&f, &mut a, 1 << 20, Records::One).expect("read");
+    assert!(a.ends_with(b"\n"), "{a:?}");
+    let mut b = Vec::new();
+    let t = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        pread_kernel_file(&f, &mut b, 1 << 20, Records::One).expect("read");
+        if b != a || t.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    assert_ne!(
+        a, b,
+        "a kept /proc/uptime fd re-read at 0 gives fresh content"
+    );
+    assert_eq!(b.iter().filter(|&&c| c == b'\n').count(), 1);
+    // Same content as an open-read-close, for files larger than the buffer
+    // and multi-record ones (short reads long before the end).
+    for (path, records) in [
+        ("/proc/self/mountinfo", Records::Many),
+        ("/proc/self/maps", Records::Many),
+        ("/proc/meminfo", Records::One),
+    ] {
+        let f = std::fs::File::open(path).expect("open");
+        for cap in [0, 64, 1 << 16] {
+            let mut buf = Vec::with_capacity(cap);
+            pread_kernel_file(&f, &mut buf, 1 << 20, records).expect("read");
+            let fresh = std::fs::read(path).expect("read");
+            if path.ends_with("meminfo") {
+                // Its figures move; its shape does not.
+                assert_eq!(
+                    buf.split(|&c| c == b'\n').count(),
+                    fresh.split(|&c| c == b'\n').count()
+                );
+            } else {
+                assert_eq!(buf, fresh, "{path} cap {cap}");
+            }
+        }
+    }
+    // A large regular file read by chunks at increasing offsets, capped.
+    let t = tempfile::TempDir::new().expect("tempdir");
+    let p = t.path().join("big");
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&p, &data).expect("write");
+    let f = std::fs::File::open(&p).expect("open");
+    for records in [Records::One, Records::Many] {
+        let mut buf = Vec::new();
+        pread_kernel_file(&f, &mut buf, 1 << 20, records).expect("read");
+        assert_eq!(buf, data);
+        buf.clear();
+        pread_kernel_file(&f, &mut buf, 10_000, records).expect("read");
+        assert_eq!(buf.len(), 10_000);
+    }
+}
+
+#[test]
+fn kept_files_follow_rewrites_and_remember_missing_files() {
+    let (t, cg) = fixtures::v1_cgroup(&Spec::limited());
+    let mem = t.path().join("sys/fs/cgroup/memory/docker/c1");
+    let mut buf = Vec::new();
+    let before = cg.memory(&mut buf).expect("memory");
+    // Rewritten in place (as the kernel regenerates): seen.
+    std::fs::write(mem.join("memory.usage_in_bytes"), "4096\n").expect("write");
+    assert_eq!(cg.memory(&mut buf).expect("memory").usage, 4096);
+    assert_ne!(before.usage, 4096);
+    // A file that did not exist at its first read is remembered missing.
+    let dir =
+        super::dir::CgDir::open(mem.clone(), t.path().join("sys/fs/cgroup/memory")).expect("open");
+    assert!(!dir
+        .read_opt("memory.memsw.usage_in_bytes", &mut buf)
+        .expect("read"));
+    std::fs::write(mem.join("memory.memsw.usage_in_bytes"), "1\n").expect("write");
+    assert!(!dir
+        .read_opt("memory.memsw.usage_in_bytes", &mut buf)
+        .expect("read"));
+    // A file that is not kept is opened per read.
+    std::fs::write(mem.join("other"), "1\n").expect("write");
+    assert!(dir.read_opt("other", &mut buf).expect("read"));
+    assert_eq!(buf, b"1\n");
+}
+
+#[test]
+fn kept_fd_of_a_removed_kernfs_file_is_an_error_not_a_panic() {
+    // A kept fd of a sysfs/kernfs file whose node is gone fails with
+    // ENODEV; the nearest thing to a removed cgroup without creating one:
+    // a kept /proc/<pid> file of a process that exited fails (ESRCH/empty),
+    // and the read returns rather than panics.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let f = std::fs::File::open(format!("/proc/{}/stat", child.id())).expect("open");
+    child.wait().expect("wait");
+    let mut buf = Vec::new();
+    let r = super::dir::pread_kernel_file(&f, &mut buf, 1 << 20, super::dir::Records::One);
+    assert!(r.is_err() || buf.is_empty(), "{r:?} {buf:?}");
 }

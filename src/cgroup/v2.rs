@@ -1,7 +1,7 @@
 //! cgroup v2: one unified directory; effective limits walk up the parents.
 
-use std::io::Read as _;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::dir::{collect_tasks, CgDir};
 use super::parse::{fields, lines, parse_cpulist, parse_u64, split_key};
@@ -13,6 +13,9 @@ use super::{
 
 pub(crate) struct V2 {
     pub(crate) dir: CgDir,
+    /// The ancestors below the mount root, nearest first, opened (and their
+    /// limit files kept) on the first effective-limit read.
+    pub(crate) ancestors: OnceLock<Vec<CgDir>>,
 }
 
 /// Parse a v2 limit file (`max` or a number of bytes).
@@ -52,27 +55,31 @@ impl V2 {
         }
         let mut limit =
             parse_max(buf).ok_or_else(|| self.dir.malformed(name, "not max or a number"))?;
-        let mut cur: &Path = &self.dir.path;
-        while let Some(parent) = cur.parent() {
-            if !parent.starts_with(&self.dir.mount) || parent == self.dir.mount {
-                break;
+        for dir in self.ancestors() {
+            if dir.read_opt(name, buf)? {
+                let l = parse_max(buf).ok_or_else(|| dir.malformed(name, "not max or a number"))?;
+                limit = min_limit(limit, l);
             }
-            let path = parent.join(name);
-            buf.clear();
-            match std::fs::File::open(&path).and_then(|f| f.take(64).read_to_end(buf)) {
-                Ok(_) => {
-                    let l = parse_max(buf).ok_or_else(|| CgroupError::Malformed {
-                        path: path.clone(),
-                        what: "not max or a number".to_owned(),
-                    })?;
-                    limit = min_limit(limit, l);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CgroupError::Io { path, source }),
-            }
-            cur = parent;
         }
         Ok((true, limit))
+    }
+
+    fn ancestors(&self) -> &[CgDir] {
+        self.ancestors.get_or_init(|| {
+            let mut v = Vec::new();
+            let mut cur: &Path = &self.dir.path;
+            while let Some(parent) = cur.parent() {
+                if !parent.starts_with(&self.dir.mount) || parent == self.dir.mount {
+                    break;
+                }
+                // A parent that cannot be opened has no limit to add.
+                if let Ok(d) = CgDir::open(parent.to_owned(), self.dir.mount.clone()) {
+                    v.push(d);
+                }
+                cur = parent;
+            }
+            v
+        })
     }
 
     pub(crate) fn memory(&self, buf: &mut Vec<u8>) -> Result<MemoryStats> {

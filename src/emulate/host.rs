@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::EmulateError;
 use crate::cgroup::parse::{parse_cpulist, parse_u64};
@@ -55,6 +56,104 @@ impl HostPaths {
             swaps: host_proc.join("swaps"),
             loadavg: host_proc.join("loadavg"),
             cpu_online: host_sys.join("devices/system/cpu/online"),
+        }
+    }
+}
+
+/// The host files a render reads, kept open (see [`HostFiles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFile {
+    Meminfo,
+    Cpuinfo,
+    Stat,
+    Diskstats,
+    Swaps,
+    Loadavg,
+    CpuOnline,
+}
+
+/// The host's files, each opened on first use, kept open and re-read with
+/// `pread` at offset 0 (the kernel regenerates a `seq_file` read at offset
+/// 0): one `pread` per small file per render instead of open, read, read,
+/// close. The default roots (`/proc`, `/sys`) share one process-wide set
+/// ([`HostFiles::shared_default`]); reads of one file are serialised.
+pub struct HostFiles {
+    pub paths: HostPaths,
+    kept: [crate::cgroup::KeptFile; 7],
+}
+
+impl std::fmt::Debug for HostFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostFiles")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostFiles {
+    pub fn new(paths: HostPaths) -> Self {
+        HostFiles {
+            paths,
+            kept: std::array::from_fn(|_| crate::cgroup::KeptFile::default()),
+        }
+    }
+
+    /// The set for the host's own `/proc` and `/sys`, shared by every
+    /// container of the process.
+    pub fn shared_default() -> Arc<Self> {
+        static SHARED: OnceLock<Arc<HostFiles>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                Arc::new(HostFiles::new(HostPaths::new(
+                    Path::new("/proc"),
+                    Path::new("/sys"),
+                )))
+            })
+            .clone()
+    }
+
+    pub fn path(&self, f: HostFile) -> &Path {
+        let p = &self.paths;
+        match f {
+            HostFile::Meminfo => &p.meminfo,
+            HostFile::Cpuinfo => &p.cpuinfo,
+            HostFile::Stat => &p.stat,
+            HostFile::Diskstats => &p.diskstats,
+            HostFile::Swaps => &p.swaps,
+            HostFile::Loadavg => &p.loadavg,
+            HostFile::CpuOnline => &p.cpu_online,
+        }
+    }
+
+    /// Fresh content of `f` into `buf` (cleared first). A file missing at
+    /// its first read stays an error.
+    pub fn read(&self, f: HostFile, buf: &mut Vec<u8>) -> Result<(), EmulateError> {
+        use crate::cgroup::Records;
+        let path = self.path(f);
+        let records = match f {
+            // Multi-record seq_files: short reads long before the end.
+            HostFile::Cpuinfo | HostFile::Diskstats | HostFile::Swaps => Records::Many,
+            // single_open seq_files and a sysfs attribute.
+            HostFile::Meminfo | HostFile::Stat | HostFile::Loadavg | HostFile::CpuOnline => {
+                Records::One
+            }
+        };
+        let io = |source| EmulateError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let found = self.kept[f as usize]
+            .read(
+                || crate::cgroup::open_opt(path),
+                buf,
+                MAX_HOST_FILE,
+                records,
+            )
+            .map_err(io)?;
+        if found {
+            Ok(())
+        } else {
+            Err(io(std::io::Error::from(std::io::ErrorKind::NotFound)))
         }
     }
 }

@@ -2,14 +2,16 @@
 //! (the init's start time, the cgroup directory fds, the host file paths)
 //! and the lazily updated load average, and re-reads the cgroup figures and
 //! the host's files on every render, so that readers that rewind see fresh
-//! values.
+//! values. The files are kept open and re-read with `pread` at offset 0
+//! (see [`HostFiles`] and `crate::cgroup`), and a render reads only the
+//! files its content needs.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::clock::{clk_tck, ticks_to_ns, Clock};
-use super::host::{self, read_into, HostMeminfo, HostPaths};
+use super::host::{self, read_into, HostFile, HostFiles, HostMeminfo, HostPaths};
 use super::loadavg::LoadState;
 use super::tasks::{self, TaskCounts};
 use super::{
@@ -40,7 +42,7 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 
 /// Per-container source of emulated content.
 pub struct ContainerSource {
-    paths: HostPaths,
+    host: Arc<HostFiles>,
     cgroup: Cgroup,
     init_start_ns: u64,
     clock: Clock,
@@ -103,8 +105,13 @@ impl ContainerSource {
         clock: Clock,
     ) -> Result<Self, EmulateError> {
         let now = clock.now_ns()?;
+        let host = if host_proc == Path::new("/proc") && host_sys == Path::new("/sys") {
+            HostFiles::shared_default()
+        } else {
+            Arc::new(HostFiles::new(HostPaths::new(&host_proc, &host_sys)))
+        };
         Ok(ContainerSource {
-            paths: HostPaths::new(&host_proc, &host_sys),
+            host,
             cgroup,
             init_start_ns,
             clock,
@@ -148,11 +155,11 @@ impl ContainerSource {
             self.cgroup.tasks(&mut s.cg, &mut s.tids)?;
             let loads = if self.cgroup.is_root() {
                 // The host's own processes: the host's load, as loadavg.
-                read_into(&self.paths.loadavg, &mut s.host)?;
+                self.host.read(HostFile::Loadavg, &mut s.host)?;
                 loadavg::parse_host_loads(&s.host)
-                    .ok_or_else(|| host::malformed(&self.paths.loadavg, "no three loads"))?
+                    .ok_or_else(|| host::malformed(&self.host.paths.loadavg, "no three loads"))?
             } else if self.lock_load().due(now) {
-                let counts = tasks::count(&self.paths.proc_root, &s.tids, &mut s.host);
+                let counts = tasks::count(&self.host.paths.proc_root, &s.tids, &mut s.host);
                 self.load_at(now, &counts).sysinfo_loads()
             } else {
                 self.lock_load().sysinfo_loads()
@@ -171,15 +178,19 @@ impl ContainerSource {
     }
 
     fn mem_figures(&self, s: &mut Scratch) -> Result<meminfo::MemFigures, EmulateError> {
-        read_into(&self.paths.meminfo, &mut s.host)?;
-        let host = HostMeminfo::parse(&s.host, &self.paths.meminfo)?;
+        self.host.read(HostFile::Meminfo, &mut s.host)?;
+        let host = HostMeminfo::parse(&s.host, &self.host.paths.meminfo)?;
         let m = self.cgroup.memory(&mut s.cg)?;
         Ok(meminfo::figures(&host, &m))
     }
 
     fn task_counts(&self, s: &mut Scratch) -> Result<TaskCounts, EmulateError> {
         self.cgroup.tasks(&mut s.cg, &mut s.tids)?;
-        Ok(tasks::count(&self.paths.proc_root, &s.tids, &mut s.host))
+        Ok(tasks::count(
+            &self.host.paths.proc_root,
+            &s.tids,
+            &mut s.host,
+        ))
     }
 
     fn lock_load(&self) -> std::sync::MutexGuard<'_, LoadState> {
@@ -202,8 +213,8 @@ impl ContainerSource {
         s: &mut Scratch,
         detail: CpuDetail,
     ) -> Result<(Vec<u32>, CpuStats), EmulateError> {
-        read_into(&self.paths.cpu_online, &mut s.host)?;
-        let online = host::parse_online(&s.host, &self.paths.cpu_online)?;
+        self.host.read(HostFile::CpuOnline, &mut s.host)?;
+        let online = host::parse_online(&s.host, &self.host.paths.cpu_online)?;
         let cpu = self.cgroup.cpu_detail(&mut s.cg, detail)?;
         Ok((cpu_online::usable_cpus(&online, &cpu), cpu))
     }
@@ -224,20 +235,20 @@ impl ContainerSource {
                 );
             }
             EmulatedFile::Meminfo => {
-                read_into(&self.paths.meminfo, &mut s.host)?;
+                self.host.read(HostFile::Meminfo, &mut s.host)?;
                 let m = self.cgroup.memory(&mut s.cg)?;
-                meminfo::render(&s.host, &self.paths.meminfo, &m, out)?;
+                meminfo::render(&s.host, &self.host.paths.meminfo, &m, out)?;
             }
             EmulatedFile::Cpuinfo => {
                 let (usable, _) = self.usable_cpus(s, CpuDetail::Limits)?;
-                read_into(&self.paths.cpuinfo, &mut s.host)?;
+                self.host.read(HostFile::Cpuinfo, &mut s.host)?;
                 cpuinfo::render(&s.host, &usable, out);
             }
             EmulatedFile::Stat => {
                 let (usable, cpu) = self.usable_cpus(s, CpuDetail::Full)?;
                 let counts = for_reader(self.task_counts(s)?);
                 let now = self.clock.now_ns()?;
-                read_into(&self.paths.stat, &mut s.host)?;
+                self.host.read(HostFile::Stat, &mut s.host)?;
                 stat::render(
                     &s.host,
                     &usable,
@@ -251,7 +262,7 @@ impl ContainerSource {
             EmulatedFile::Loadavg => {
                 if self.cgroup.is_root() {
                     // The host's own processes: the host's load.
-                    read_into(&self.paths.loadavg, &mut s.host)?;
+                    self.host.read(HostFile::Loadavg, &mut s.host)?;
                     out.extend_from_slice(&s.host);
                 } else {
                     let counts = self.task_counts(s)?;
@@ -261,12 +272,12 @@ impl ContainerSource {
             }
             EmulatedFile::Swaps => {
                 let mem = self.mem_figures(s)?;
-                read_into(&self.paths.swaps, &mut s.host)?;
+                self.host.read(HostFile::Swaps, &mut s.host)?;
                 swaps::render(&s.host, &mem, out);
             }
             EmulatedFile::Diskstats => {
                 let blkio = self.cgroup.blkio(&mut s.cg)?;
-                read_into(&self.paths.diskstats, &mut s.host)?;
+                self.host.read(HostFile::Diskstats, &mut s.host)?;
                 diskstats::render(&s.host, &blkio, self.cgroup.is_root(), out);
             }
             EmulatedFile::CpuOnline | EmulatedFile::CpuPossible | EmulatedFile::CpuPresent => {

@@ -441,3 +441,23 @@ fn render_loop() {
     }
     assert!(!out.is_empty());
 }
+
+#[test]
+fn meminfo_reads_no_cpu_files() {
+    for v2 in [false, true] {
+        let (t, src, _clock) = source(v2, &Spec::limited());
+        let fresh = render(&src, EmulatedFile::Meminfo);
+        // Every CPU-side file gone: meminfo does not need them.
+        for dir in ["cpu", "cpuacct", "cpuset"] {
+            let _ = std::fs::remove_dir_all(t.path().join("sys/fs/cgroup").join(dir));
+        }
+        let _ = std::fs::remove_file(t.path().join("sys/devices/system/cpu/online"));
+        let _ = std::fs::remove_file(t.path().join("proc/stat"));
+        let _ = std::fs::remove_file(t.path().join("proc/cpuinfo"));
+        let scope = t.path().join("sys/fs/cgroup/system.slice/docker-c1.scope");
+        for f in ["cpu.max", "cpu.stat", "cpuset.cpus.effective"] {
+            let _ = std::fs::remove_file(scope.join(f));
+        }
+        assert_eq!(render(&src, EmulatedFile::Meminfo), fresh, "v2={v2}");
+    }
+}
