@@ -209,7 +209,7 @@ pub(super) fn locate(
             };
             tracing::debug!(cgroup = ?v.describe(), "located cgroup v2");
             Ok(Cgroup {
-                inner: Inner::V2(v),
+                inner: Inner::V2(Box::new(v)),
             })
         }
         _ => Err(CgroupError::NoHierarchy {

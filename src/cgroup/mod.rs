@@ -191,7 +191,7 @@ pub struct CgroupStats {
 
 enum Inner {
     V1(Box<v1::V1>),
-    V2(v2::V2),
+    V2(Box<v2::V2>),
 }
 
 /// The cgroup of one process: directory fds on each hierarchy it is in.
