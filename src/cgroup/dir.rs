@@ -27,7 +27,7 @@ use super::{CgroupError, Result};
 const MAX_FILE: u64 = 4 << 20;
 
 /// The controller files kept open (any other name is opened per read).
-const KEPT: [&str; 29] = [
+const KEPT: [&str; 30] = [
     "memory.stat",
     "memory.usage_in_bytes",
     "memory.limit_in_bytes",
@@ -57,6 +57,7 @@ const KEPT: [&str; 29] = [
     "blkio.bfq.io_service_bytes_recursive",
     "blkio.bfq.io_serviced_recursive",
     "tasks",
+    "cgroup.threads",
 ];
 
 /// How a kernel file ends.
