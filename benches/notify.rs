@@ -12,7 +12,7 @@
 //! cargo bench --bench notify -- --probe P --supervisor S [--rounds 5]
 //!     [--iters 200000] [--emu-iters 50000] [--lxcfs-iters 20000]
 //!     [--idle-secs 10] [--fds 200,1000] [--scratch DIR] [--out FILE]
-//!     [--skip trap,lxcfs,pinned,idle,mem]
+//!     [--skip trap,lxcfs,pinned,idle,mem] [--only SUBSTR,...] [--busy-fds 200]
 //! ```
 //!
 //! What it measures:
@@ -69,6 +69,10 @@ struct Opts {
     scratch: PathBuf,
     out: Option<PathBuf>,
     skip: Vec<String>,
+    /// Idle fds registered beside the target in one open config (0: off).
+    busy_fds: usize,
+    /// Run only the trap configs whose name contains one of these.
+    only: Vec<String>,
 }
 
 impl Opts {
@@ -86,6 +90,8 @@ impl Opts {
             scratch: PathBuf::from("/tmp/syscont-bench"),
             out: None,
             skip: Vec::new(),
+            only: Vec::new(),
+            busy_fds: 200,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -106,6 +112,8 @@ impl Opts {
                 "--fds" => o.fds = v.split(',').map(|s| num(s) as usize).collect(),
                 "--scratch" => o.scratch = v.into(),
                 "--out" => o.out = Some(v.into()),
+                "--busy-fds" => o.busy_fds = num(&v) as usize,
+                "--only" => o.only = v.split(',').map(str::to_string).collect(),
                 "--skip" => o.skip = v.split(',').map(str::to_string).collect(),
                 // cargo bench passes --bench; anything else unknown is ignored.
                 _ => {
@@ -419,6 +427,19 @@ impl TargetResult {
     }
 }
 
+/// Read up to and including a newline (or EOF).
+fn read_line(s: &mut UnixStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while s.read_exact(&mut b).is_ok() {
+        out.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn read_byte(s: &mut UnixStream) -> bool {
     let mut b = [0u8; 1];
     s.read_exact(&mut b).is_ok()
@@ -473,6 +494,9 @@ fn trap_target(spec: &TrapSpec<'_>, mut ctl: UnixStream) -> i32 {
     if ctl.write_all(r.encode().as_bytes()).is_err() {
         return 22;
     }
+    // Stay (and keep the container's worker alive) until the parent has
+    // sampled the supervisor's threads.
+    read_byte(&mut ctl);
     0
 }
 
@@ -506,9 +530,9 @@ fn trap_run(spec: &TrapSpec<'_>, sup_pid: i32) -> Option<Sample> {
     }
     let (ns0, tk0) = (cpu_ns(sup_pid), cpu_ticks(sup_pid));
     parent.write_all(b"G").ok()?;
-    let mut line = String::new();
-    let _ = parent.read_to_string(&mut line);
+    let line = read_line(&mut parent);
     let (ns1, tk1) = (cpu_ns(sup_pid), cpu_ticks(sup_pid));
+    drop(parent);
     if spec.pin.is_some() {
         pin_process(sup_pid, None);
     }
@@ -990,7 +1014,11 @@ fn main() {
     ];
     if !o.skips("trap") {
         for round in 0..o.rounds {
-            let run = |name: &str, s: Option<Sample>, res: &mut Results| {
+            let run = |name: &str, f: &mut dyn FnMut() -> Option<Sample>, res: &mut Results| {
+                if !o.only.is_empty() && !o.only.iter().any(|w| name.contains(w.as_str())) {
+                    return;
+                }
+                let s = f();
                 let load = loadavg();
                 res.loads.push(load);
                 match &s {
@@ -1023,7 +1051,7 @@ fn main() {
             // Trapped and continued open.
             run(
                 "ours open (unpinned)",
-                trap_run(&spec(Op::Open, o.iters, None, None), sup.pid()),
+                &mut || trap_run(&spec(Op::Open, o.iters, None, None), sup.pid()),
                 &mut res,
             );
             for name in open_refs {
@@ -1031,21 +1059,50 @@ fn main() {
                 let pin = p[3].trim_start_matches("pin=");
                 run(
                     name,
-                    probe_run(&o, "open", p[2], pin, o.iters, None),
+                    &mut || probe_run(&o, "open", p[2], pin, o.iters, None),
                     &mut res,
                 );
             }
             if !o.skips("pinned") {
                 run(
                     "ours open (target+supervisor on cpu0)",
-                    trap_run(&spec(Op::Open, o.iters, None, Some(0)), sup.pid()),
+                    &mut || trap_run(&spec(Op::Open, o.iters, None, Some(0)), sup.pid()),
+                    &mut res,
+                );
+            }
+            if o.busy_fds > 0 {
+                let name = format!(
+                    "ours open (unpinned, +{} idle fds in its container)",
+                    o.busy_fds
+                );
+                run(
+                    &name,
+                    &mut || {
+                        let id = format!("bench-busy-{round}");
+                        let mut idle = Vec::new();
+                        let mut init = 0;
+                        for i in 0..o.busy_fds {
+                            if let Some(k) = idle_target(&agent, &id, i == 0, init) {
+                                init = if i == 0 { k.0 } else { init };
+                                idle.push(k);
+                            }
+                        }
+                        let mut sp = spec(Op::Open, o.iters, None, None);
+                        sp.id = id;
+                        let r = trap_run(&sp, sup.pid());
+                        for (pid, ctl) in idle {
+                            drop(ctl);
+                            kill_and_reap(pid);
+                        }
+                        r
+                    },
                     &mut res,
                 );
             }
             // Emulated /proc/meminfo, target in the 512 MiB cgroup.
             run(
                 "ours meminfo (unpinned)",
-                trap_run(&spec(Op::Meminfo, o.emu_iters, cgp, None), sup.pid()),
+                &mut || trap_run(&spec(Op::Meminfo, o.emu_iters, cgp, None), sup.pid()),
                 &mut res,
             );
             for name in emu_refs {
@@ -1053,21 +1110,21 @@ fn main() {
                 let pin = p[3].trim_start_matches("pin=");
                 run(
                     name,
-                    probe_run(&o, "meminfo", p[2], pin, o.emu_iters, cgp),
+                    &mut || probe_run(&o, "meminfo", p[2], pin, o.emu_iters, cgp),
                     &mut res,
                 );
             }
             if !o.skips("pinned") {
                 run(
                     "ours meminfo (target+supervisor on cpu0)",
-                    trap_run(&spec(Op::Meminfo, o.emu_iters, cgp, Some(0)), sup.pid()),
+                    &mut || trap_run(&spec(Op::Meminfo, o.emu_iters, cgp, Some(0)), sup.pid()),
                     &mut res,
                 );
             }
             if let Some(l) = &lx {
                 run(
                     "lxcfs meminfo (unpinned)",
-                    file_run(&l.meminfo(), o.lxcfs_iters, cgp),
+                    &mut || file_run(&l.meminfo(), o.lxcfs_iters, cgp),
                     &mut res,
                 );
             }
