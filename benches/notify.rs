@@ -1249,7 +1249,7 @@ fn trap_tables(
         fmt_stat(&open_r, 2),
         verdict(m(&open_t) <= 1.15)
     );
-    if let Some(l) = lx {
+    if lx.is_some() {
         let _ = writeln!(
             t,
             "| emulated /proc/meminfo ≥ 3× faster than LXCFS (LXCFS time / ours) | {} | {} |",
