@@ -9,6 +9,7 @@
 //! this module works with safe types (`OwnedFd`, `BorrowedFd`, slices).
 
 pub mod arch;
+pub mod epoll;
 pub mod fs;
 pub mod memfd;
 pub mod notify;

@@ -109,6 +109,24 @@ pub fn file_stat(fd: &OwnedFd) -> Result<FileStat> {
     })
 }
 
+/// `(device, inode)` of the file at `path` (walked by the supervisor, so
+/// through `/proc/<pid>/root|cwd|fd/N` it lands in another process's tree).
+pub fn stat_path(path: &[u8], nofollow: bool) -> Result<(u64, u64)> {
+    let c = CString::new(path).map_err(|_| KernelError::Invalid("path contains NUL".into()))?;
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: c is a valid C string and st a valid out-parameter.
+    if unsafe { libc::fstatat(libc::AT_FDCWD, c.as_ptr(), &mut st, flags) } != 0 {
+        return Err(KernelError::last("fstatat"));
+    }
+    Ok((st.st_dev, st.st_ino))
+}
+
 fn open_path(path: &str) -> Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| KernelError::Invalid("path contains NUL".into()))?;
     // SAFETY: c is a valid C string.
@@ -201,23 +219,23 @@ impl Walker {
         Walker { host_root }
     }
 
-    /// Which file `path` names for process `pid`, walked from `base` with
-    /// the caller's `RESOLVE_*` flags (`resolve`).
-    pub fn identify(
+    /// The file `path` names for process `pid`, walked from `base` with
+    /// the caller's `RESOLVE_*` flags (`resolve`), opened `O_PATH`.
+    pub fn open(
         &self,
         pid: u32,
         base: Base,
         path: &[u8],
         nofollow: bool,
         resolve: u64,
-    ) -> Result<FileId> {
+    ) -> Result<OwnedFd> {
         let Some(host_root) = &self.host_root else {
             let resolve = if base == Base::Root {
                 resolve | RESOLVE_IN_ROOT
             } else {
                 resolve
             };
-            return identify(pid, base, path, nofollow, resolve);
+            return walk(&open_base(pid, base)?, path, nofollow, resolve);
         };
         let root = open_base(pid, Base::Root)?;
         // Open the caller's cwd or dirfd before leaving the host's root.
@@ -240,7 +258,7 @@ impl Walker {
                 None => walk(&root, path, nofollow, resolve)?,
             }
         };
-        file_id(&f)
+        Ok(f)
     }
 }
 

@@ -6,15 +6,16 @@
 //! - [`handlers`]: what each trapped syscall gets.
 //! - [`files`]: which real files are emulated.
 //! - [`holder`]: the fd holder that keeps listeners across a restart.
-//! - [`injected`]: the memfds handed to a container (for refresh on rewind).
+//! - [`fileset`]: files known by `(device, inode)`: memfds handed to a
+//!   container (refreshed on rewind), emulated files already identified.
 //! - [`stats`]: counters for operators.
 //! - [`ratelimit`]: log rate limiting.
 
 pub mod agent;
 pub mod files;
+pub mod fileset;
 pub mod handlers;
 pub mod holder;
-pub mod injected;
 pub mod ratelimit;
 pub mod server;
 pub mod stats;

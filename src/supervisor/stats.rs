@@ -50,6 +50,20 @@ pub struct SysCounters {
 }
 
 impl SysCounters {
+    /// Add another counter's figures to this one.
+    fn absorb(&self, o: &SysCounters) {
+        for (a, b) in self.by_outcome.iter().zip(o.by_outcome.iter()) {
+            a.fetch_add(b.load(Relaxed), Relaxed);
+        }
+        self.latency_ns_total
+            .fetch_add(o.latency_ns_total.load(Relaxed), Relaxed);
+        self.latency_ns_max
+            .fetch_max(o.latency_ns_max.load(Relaxed), Relaxed);
+        for (a, b) in self.histogram.iter().zip(o.histogram.iter()) {
+            a.fetch_add(b.load(Relaxed), Relaxed);
+        }
+    }
+
     fn record(&self, outcome: Outcome, took: Duration) {
         self.by_outcome[outcome as usize].fetch_add(1, Relaxed);
         let ns = took.as_nanos().min(u64::MAX as u128) as u64;
@@ -111,8 +125,10 @@ pub struct Stats {
     pub containers_gone: AtomicU64,
     pub sync_wake_up: AtomicU64,
     containers: Mutex<BTreeMap<String, Arc<ContainerCounters>>>,
-    /// Calls of containers that are gone, so totals never go down.
-    retired: Mutex<Vec<Arc<ContainerCounters>>>,
+    /// Calls of containers that are gone, so totals never go down (one
+    /// aggregate: memory does not grow with the containers that came and
+    /// went).
+    retired: [SysCounters; Sys::ALL.len()],
 }
 
 /// Serialisable snapshot (`--stats --json`).
@@ -220,10 +236,9 @@ impl Stats {
             .remove(id);
         if let Some(c) = gone {
             self.containers_gone.fetch_add(1, Relaxed);
-            self.retired
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(c);
+            for sys in Sys::ALL {
+                self.retired[sys.index()].absorb(&c.per_sys[sys.index()]);
+            }
         }
     }
 
@@ -236,15 +251,11 @@ impl Stats {
             .values()
             .cloned()
             .collect();
-        let retired: Vec<Arc<ContainerCounters>> = self
-            .retired
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         let mut totals: BTreeMap<String, SysSnapshot> = BTreeMap::new();
-        for c in live.iter().chain(retired.iter()) {
-            for sys in Sys::ALL {
-                let t = totals.entry(sys.name().to_string()).or_default();
+        for sys in Sys::ALL {
+            let t = totals.entry(sys.name().to_string()).or_default();
+            t.add(&self.retired[sys.index()]);
+            for c in &live {
                 t.add(&c.per_sys[sys.index()]);
             }
         }

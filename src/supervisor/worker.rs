@@ -3,12 +3,14 @@
 //! container. A slow, stopped or flooding container therefore only ever
 //! delays itself.
 //!
-//! The loop is a level-triggered `poll(2)` over the container's listener
-//! fds and one eventfd: per notification that is `poll`, `NOTIF_RECV` and
+//! The loop is a level-triggered epoll over the container's listener fds
+//! and one eventfd: per notification that is `epoll_wait`, `NOTIF_RECV` and
 //! the answer, the fewest syscalls a multi-fd loop can do (an edge-triggered
-//! epoll needs a zero-timeout poll before every receive, since `NOTIF_RECV`
-//! blocks even on a non-blocking fd). Each ready fd gets one notification
-//! per round, so one flooding process cannot starve the container's others.
+//! set needs a zero-timeout poll before every receive, since `NOTIF_RECV`
+//! blocks even on a non-blocking fd; `poll(2)` re-arms every fd on every
+//! call, so its cost grows with the container's idle processes). Each ready
+//! fd gets one notification per round, so one flooding process cannot
+//! starve the container's others.
 //!
 //! The main loop hands over new fds through a channel and the eventfd.
 //! When the last process of the container has gone the worker reports
@@ -16,7 +18,7 @@
 //! flight) and the worker exits.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -28,13 +30,17 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use crate::agent_meta::{ListenerMetadata, OrigAction};
 use crate::emulate::ContainerSource;
 use crate::kernel::arch::{Sys, SyscallTable};
+use crate::kernel::epoll::Epoll;
 use crate::kernel::notify::{NotifyFd, Reply};
 use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
+use crate::supervisor::fileset::FileSet;
 use crate::supervisor::handlers::{self, Action, Ctx};
-use crate::supervisor::injected::InjectedFiles;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
+
+/// Epoll token of the worker's eventfd (entries use their index).
+const WAKE_TOKEN: u64 = u64::MAX;
 
 /// State shared by every loop of the supervisor.
 #[derive(Debug)]
@@ -115,6 +121,7 @@ struct Worker {
     shared: Arc<Shared>,
     counters: Arc<ContainerCounters>,
     wake: Arc<EventFd>,
+    epoll: Epoll,
     stop: Arc<AtomicBool>,
     rx: Receiver<NewProcess>,
     to_main: Sender<ToMain>,
@@ -125,7 +132,8 @@ struct Worker {
     source: Option<ContainerSource>,
     /// A source was already tried from a trapped process (no init pid known).
     source_fallback_tried: bool,
-    injected: InjectedFiles,
+    injected: FileSet,
+    verified: FileSet,
     /// Made on the worker's own thread (it changes that thread's root).
     walker: Option<Walker>,
     buf: Vec<u8>,
@@ -147,6 +155,8 @@ pub fn spawn(
     );
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
+    let epoll = Epoll::new()?;
+    epoll.add(waker.as_fd(), WAKE_TOKEN)?;
     let counters = shared.stats.container(&id);
     let mut w = Worker {
         id: id.clone(),
@@ -154,6 +164,7 @@ pub fn spawn(
         shared,
         counters,
         wake: waker.clone(),
+        epoll,
         stop: stop.clone(),
         rx,
         to_main,
@@ -163,7 +174,8 @@ pub fn spawn(
         received: 0,
         source: None,
         source_fallback_tried: false,
-        injected: InjectedFiles::default(),
+        injected: FileSet::default(),
+        verified: FileSet::default(),
         walker: None,
         buf: Vec::with_capacity(16 * 1024),
         log: RateLimit::new(10, Duration::from_secs(6)),
@@ -190,57 +202,35 @@ pub fn spawn(
 impl Worker {
     fn run(&mut self) {
         self.walker = Some(Walker::for_this_thread());
-        let mut pfds: Vec<libc::pollfd> = Vec::new();
-        // Entry index of each pollfd after the first (the eventfd).
-        let mut slots: Vec<usize> = Vec::new();
-        let mut dirty = true;
+        let mut buf = Vec::with_capacity(64);
+        let mut ready = Vec::with_capacity(64);
         loop {
-            if dirty {
-                pfds.clear();
-                slots.clear();
-                pfds.push(libc::pollfd {
-                    fd: self.wake.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                for (i, e) in self.entries.iter().enumerate() {
-                    if let Some(e) = e {
-                        pfds.push(libc::pollfd {
-                            fd: e.fd.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        });
-                        slots.push(i);
-                    }
-                }
-                dirty = false;
-            }
-            if let Err(e) = crate::kernel::fs::poll(&mut pfds, -1) {
+            if let Err(e) = self.epoll.wait(&mut buf, &mut ready, -1) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(container = %self.id, error = %e, "poll failed; worker stops");
+                    tracing::error!(container = %self.id, error = %e, "epoll_wait failed; worker stops");
                     return;
                 }
                 continue;
             }
-            for (k, &idx) in slots.iter().enumerate() {
-                let rev = pfds[k + 1].revents;
-                if rev & libc::POLLIN != 0 {
-                    self.serve_one(idx);
-                } else if rev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                    self.remove(idx);
-                    dirty = true;
+            let mut woken = false;
+            for r in &ready {
+                if r.token == WAKE_TOKEN {
+                    woken = true;
+                } else if r.readable {
+                    self.serve_one(r.token as usize);
+                } else if r.hangup {
+                    self.remove(r.token as usize);
                 }
             }
             if self.stop.load(Relaxed) {
                 return;
             }
-            if pfds[0].revents & libc::POLLIN != 0 {
+            if woken {
                 let _ = self.wake.read();
                 if !self.take_new() {
                     tracing::debug!(container = %self.id, "worker exits");
                     return;
                 }
-                dirty = true;
             }
             if self.live == 0 && !self.idle_reported {
                 self.idle_reported = true;
@@ -299,6 +289,10 @@ impl Worker {
                 self.entries.len() - 1
             }
         };
+        if let Err(e) = self.epoll.add(p.fd.as_fd(), idx as u64) {
+            tracing::error!(container = %self.id, error = %e, "cannot watch a notification fd");
+            return;
+        }
         tracing::info!(container = %self.id, pid = p.pid, init = p.is_init, "process registered");
         self.entries[idx] = Some(Entry {
             fd: p.fd,
@@ -312,6 +306,7 @@ impl Worker {
 
     fn remove(&mut self, idx: usize) {
         if let Some(e) = self.entries.get_mut(idx).and_then(Option::take) {
+            self.epoll.remove(e.fd.as_fd());
             tracing::debug!(container = %self.id, pid = e.pid, "process gone; fd released");
             self.live -= 1;
             self.counters.fds_active.fetch_sub(1, Relaxed);
@@ -366,6 +361,7 @@ impl Worker {
                         buf: &mut self.buf,
                         injected: &mut self.injected,
                         walker,
+                        verified: &mut self.verified,
                     };
                     handlers::handle(&mut ctx)
                 }

@@ -14,7 +14,7 @@ use crate::kernel::arch::Sys;
 use crate::kernel::notify::{Notification, NotifyFd};
 use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
-use crate::supervisor::injected::InjectedFiles;
+use crate::supervisor::fileset::FileSet;
 use crate::supervisor::stats::ContainerCounters;
 
 /// Everything a handler may use for one notification.
@@ -28,9 +28,12 @@ pub struct Ctx<'a> {
     /// Reused render buffer.
     pub buf: &'a mut Vec<u8>,
     /// Memfds injected into this container.
-    pub injected: &'a mut InjectedFiles,
+    pub injected: &'a mut FileSet,
     /// Walks paths inside the caller's root (this worker thread's).
     pub walker: &'a Walker,
+    /// Emulated files already identified in this container, by
+    /// `(device, inode)` of the caller's procfs or sysfs.
+    pub verified: &'a mut FileSet,
 }
 
 /// A handler's decision.

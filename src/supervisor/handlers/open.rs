@@ -24,8 +24,8 @@ use crate::kernel::memfd;
 use crate::kernel::proc::{link_target, ns_ids};
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, Base,
-    PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, stat_path,
+    Base, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
 use super::{Action, Ctx};
@@ -215,7 +215,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
 
 /// Walk the caller's path with the kernel and map it to an emulated file.
 fn resolve_file(
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     base: Base,
     path: &[u8],
     absolute: bool,
@@ -239,15 +239,29 @@ fn resolve_file(
     } else {
         None
     };
-    let id = ctx
-        .walker
-        .identify(
-            pid,
-            base,
-            rewritten.as_deref().unwrap_or(path),
-            nofollow,
-            resolve,
-        )
-        .ok()?;
-    ctx.files.lookup(id)
+    let path = rewritten.as_deref().unwrap_or(path);
+    // Fast path: a file already identified in this container is recognised
+    // by one stat through the caller's /proc/<pid> links. Paths with `..`
+    // (which the supervisor's walk could take above the caller's root) and
+    // caller-scoped walks always take the full walk.
+    let has_dotdot = path.split(|&b| b == b'/').any(|c| c == b"..");
+    if resolve == 0 && !has_dotdot {
+        let mut via = match base {
+            Base::Root => format!("/proc/{pid}/root").into_bytes(),
+            Base::Cwd => format!("/proc/{pid}/cwd/").into_bytes(),
+            Base::Fd(n) => format!("/proc/{pid}/fd/{n}/").into_bytes(),
+        };
+        via.extend_from_slice(path);
+        if let Ok((dev, ino)) = stat_path(&via, nofollow) {
+            if let Some(f) = ctx.verified.get(dev, ino) {
+                return Some(f);
+            }
+        }
+    }
+    let f = ctx.walker.open(pid, base, path, nofollow, resolve).ok()?;
+    let file = ctx.files.lookup(file_id(&f).ok()?)?;
+    if let Ok(st) = file_stat(&f) {
+        ctx.verified.insert(st.dev, st.ino, file);
+    }
+    Some(file)
 }

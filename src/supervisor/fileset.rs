@@ -1,10 +1,14 @@
-//! The memfds this supervisor injected into one container's processes,
-//! by `(device, inode)`.
+//! Files known by `(device, inode)`, per container, bounded.
 //!
-//! Only a file in this set is ever re-rendered when a reader rewinds: a
-//! process cannot make the supervisor write into a file of its own making
-//! (a FIFO or a tmpfs file that merely carries the right name), nor into a
-//! memfd that another container was given.
+//! A worker keeps two such sets:
+//! - the memfds it injected into the container's processes: only a file in
+//!   this set is ever re-rendered when a reader rewinds, so a process cannot
+//!   make the supervisor write into a file of its own making (a FIFO or a
+//!   tmpfs file that merely carries the right name), nor into a memfd that
+//!   another container was given;
+//! - the container's procfs and sysfs files already identified as emulated
+//!   by a full walk: a later open of the same file is recognised by a
+//!   single stat.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,15 +18,15 @@ use crate::emulate::EmulatedFile;
 /// then simply stops being refreshed).
 const CAPACITY: usize = 16 * 1024;
 
-/// Injected memfds of one container.
+/// `(device, inode)` → emulated file.
 #[derive(Debug, Default)]
-pub struct InjectedFiles {
+pub struct FileSet {
     files: HashMap<(u64, u64), EmulatedFile>,
     order: VecDeque<(u64, u64)>,
 }
 
-impl InjectedFiles {
-    /// Remember an injected memfd.
+impl FileSet {
+    /// Remember a file.
     pub fn insert(&mut self, dev: u64, ino: u64, file: EmulatedFile) {
         if self.files.insert((dev, ino), file).is_none() {
             self.order.push_back((dev, ino));
@@ -34,7 +38,7 @@ impl InjectedFiles {
         }
     }
 
-    /// Which emulated file the memfd `(dev, ino)` carries, if it is ours.
+    /// Which emulated file `(dev, ino)` is, if known.
     pub fn get(&self, dev: u64, ino: u64) -> Option<EmulatedFile> {
         self.files.get(&(dev, ino)).copied()
     }
@@ -56,7 +60,7 @@ mod tests {
 
     #[test]
     fn remembers_and_forgets_oldest() {
-        let mut s = InjectedFiles::default();
+        let mut s = FileSet::default();
         s.insert(1, 2, EmulatedFile::Meminfo);
         assert_eq!(s.get(1, 2), Some(EmulatedFile::Meminfo));
         assert_eq!(s.get(1, 3), None);
