@@ -17,6 +17,7 @@ pub mod proc;
 pub mod procmem;
 pub mod resolve;
 pub mod seqpacket;
+pub mod signal;
 
 use std::io;
 

@@ -12,6 +12,12 @@ use super::{KernelError, Result};
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6); Debian's headers lack it.
 const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 
+/// Was the last failed call interrupted by a signal (the worker's wake
+/// signal)? Such ioctls changed nothing and are simply repeated.
+fn interrupted() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+}
+
 /// One trapped syscall, as the kernel reported it.
 #[derive(Debug, Clone, Copy)]
 pub struct Notification {
@@ -86,6 +92,11 @@ impl NotifyFd {
         Ok(NotifyFd { fd })
     }
 
+    /// A second fd for the same listener (to watch it for hang-up).
+    pub fn try_clone_fd(&self) -> std::io::Result<OwnedFd> {
+        self.fd.try_clone()
+    }
+
     /// Ask the kernel to wake the target on the CPU that answers
     /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`). Returns false where the kernel
     /// does not have it.
@@ -145,15 +156,22 @@ impl NotifyFd {
     /// Is the notification `id` still pending (its target alive and waiting)?
     pub fn id_valid(&self, id: u64) -> bool {
         let mut id = id;
-        // SAFETY: the ioctl reads one u64 through the pointer.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
-                &mut id,
-            )
-        };
-        r == 0
+        loop {
+            // SAFETY: the ioctl reads one u64 through the pointer.
+            let r = unsafe {
+                libc::ioctl(
+                    self.fd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+                    &mut id,
+                )
+            };
+            if r == 0 {
+                return true;
+            }
+            if !interrupted() {
+                return false;
+            }
+        }
     }
 
     /// Answer notification `id`. `ENOENT` means the target is gone.
@@ -169,18 +187,23 @@ impl NotifyFd {
             error,
             flags,
         };
-        // SAFETY: the pointer is to a valid seccomp_notif_resp.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SEND,
-                &mut resp,
-            )
-        };
-        if r != 0 {
-            return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_SEND"));
+        loop {
+            // SAFETY: the pointer is to a valid seccomp_notif_resp.
+            let r = unsafe {
+                libc::ioctl(
+                    self.fd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_SEND,
+                    &mut resp,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            // Interrupted before the answer was taken: answer again.
+            if !interrupted() {
+                return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_SEND"));
+            }
         }
-        Ok(())
     }
 
     /// Install `src` in the target as the result of its syscall
@@ -194,18 +217,24 @@ impl NotifyFd {
             newfd: 0,
             newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
         };
-        // SAFETY: the pointer is to a valid seccomp_notif_addfd; srcfd is a
-        // valid fd borrowed for the duration of the call.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
-                &mut addfd,
-            )
-        };
-        if r < 0 {
-            return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_ADDFD"));
+        loop {
+            // SAFETY: the pointer is to a valid seccomp_notif_addfd; srcfd is
+            // a valid fd borrowed for the duration of the call.
+            let r = unsafe {
+                libc::ioctl(
+                    self.fd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                    &mut addfd,
+                )
+            };
+            if r >= 0 {
+                return Ok(r);
+            }
+            // EINTR: the kernel withdrew the request (or reports the
+            // result if the target had already taken it): ask again.
+            if !interrupted() {
+                return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_ADDFD"));
+            }
         }
-        Ok(r)
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -36,6 +36,8 @@ const STATS: Token = Token(1);
 const WAKER: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const FIRST_CONN: usize = 16;
+/// Tokens of the listener copies watched for hang-up start here.
+const FIRST_HUP: usize = 1 << 40;
 /// A registration must complete within this time.
 const CONN_DEADLINE: Duration = Duration::from_secs(5);
 /// Most agent connections open at once.
@@ -62,6 +64,10 @@ pub struct Server {
     conns: HashMap<Token, Conn>,
     next_token: usize,
     workers: HashMap<String, WorkerHandle>,
+    /// A copy of each listener, watched for hang-up only (no `EPOLLIN`, so
+    /// trapped calls never wake this loop), by token: the worker key.
+    hups: HashMap<Token, (String, OwnedFd)>,
+    next_hup: usize,
     holder: Option<HolderClient>,
     log: RateLimit,
 }
@@ -105,6 +111,8 @@ impl Server {
         std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_err(format!("chmod 0700 {}", state_dir.display())))?;
         let lock = lock_state_dir(state_dir)?;
+        crate::kernel::signal::install_wake_handler()
+            .map_err(io_err("install the worker wake-up signal handler".into()))?;
         let poll = Poll::new().map_err(io_err("epoll".into()))?;
         let mut agent = bind(&agent_meta::agent_socket(state_dir))?;
         let mut stats_listener = bind(&agent_meta::stats_socket(state_dir))?;
@@ -149,6 +157,8 @@ impl Server {
             conns: HashMap::new(),
             next_token: FIRST_CONN,
             workers: HashMap::new(),
+            hups: HashMap::new(),
+            next_hup: FIRST_HUP,
             holder: None,
             log: RateLimit::new(20, Duration::from_secs(3)),
         })
@@ -190,11 +200,15 @@ impl Server {
     pub fn run(mut self) -> Result<(), SupervisorError> {
         let mut events = Events::with_capacity(128);
         loop {
+            let now = Instant::now();
+            let kicks = self.workers.values_mut().filter_map(|w| w.retry_kick(now));
             let timeout = self
                 .conns
                 .values()
-                .map(|c| c.deadline.saturating_duration_since(Instant::now()))
-                .min();
+                .map(|c| c.deadline)
+                .chain(kicks)
+                .min()
+                .map(|d| d.saturating_duration_since(now));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -213,6 +227,7 @@ impl Server {
                             return Ok(());
                         }
                     }
+                    t if t.0 >= FIRST_HUP => self.hung_up(t),
                     t => self.read_conn(t),
                 }
             }
@@ -334,6 +349,20 @@ impl Server {
         }
     }
 
+    /// A listener's processes are all gone: tell its worker (which may be
+    /// blocked in a receive that would otherwise never return).
+    fn hung_up(&mut self, token: Token) {
+        if let Some((key, fd)) = self.hups.remove(&token) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+            if let Some(w) = self.workers.get_mut(&key) {
+                w.kick();
+            }
+        }
+    }
+
     fn drop_conn(&mut self, token: Token) {
         if let Some(mut c) = self.conns.remove(&token) {
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -378,6 +407,9 @@ impl Server {
             self.refuse("bad container id", "");
             return;
         }
+        // Ids are unique per runc root only: two runtimes may both have a
+        // container "web". The bundle tells them apart.
+        let key = format!("{id}\u{0}{}", state.state.bundle);
         if keep {
             if let Some(h) = self.holder.as_mut() {
                 h.keep(&raw, fd.as_fd());
@@ -394,6 +426,26 @@ impl Server {
                 }
             }
         };
+        // Watch a copy for hang-up (see `hung_up`).
+        match fd.try_clone_fd() {
+            Ok(copy) => {
+                let token = Token(self.next_hup);
+                self.next_hup += 1;
+                match self.poll.registry().register(
+                    &mut SourceFd(&copy.as_raw_fd()),
+                    token,
+                    Interest::PRIORITY,
+                ) {
+                    Ok(()) => {
+                        self.hups.insert(token, (key.clone(), copy));
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %id, error = %e, "cannot watch a listener for hang-up")
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(container = %id, error = %e, "cannot copy a listener"),
+        }
         let mut p = NewProcess {
             fd,
             pid: state.pid,
@@ -402,9 +454,6 @@ impl Server {
             meta,
             seq: 0,
         };
-        // Ids are unique per runc root only: two runtimes may both have a
-        // container "web". The bundle tells them apart.
-        let key = format!("{id}\u{0}{}", state.state.bundle);
         for _attempt in 0..2 {
             if !self.workers.contains_key(&key) {
                 match worker::spawn(

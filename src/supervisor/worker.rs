@@ -19,7 +19,8 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ use crate::agent_meta::{ListenerMetadata, OrigAction};
 use crate::emulate::ContainerSource;
 use crate::kernel::arch::{Sys, SyscallTable};
 use crate::kernel::epoll::Epoll;
-use crate::kernel::notify::{NotifyFd, Reply};
+use crate::kernel::notify::{NotifyFd, Readiness, Reply};
 use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::fileset::FileSet;
@@ -41,6 +42,8 @@ use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
 
 /// Epoll token of the worker's eventfd (entries use their index).
 const WAKE_TOKEN: u64 = u64::MAX;
+/// How soon an untaken kick is repeated.
+pub const KICK_RETRY: Duration = Duration::from_millis(10);
 
 /// State shared by every loop of the supervisor.
 #[derive(Debug)]
@@ -78,7 +81,11 @@ pub struct WorkerHandle {
     tx: Sender<NewProcess>,
     waker: Arc<EventFd>,
     stop: Arc<AtomicBool>,
+    pending: Arc<AtomicBool>,
+    direct: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
+    /// When the worker was last told to look, until it has.
+    kicked_at: Option<Instant>,
     /// Sequence number of the last fd sent.
     pub sent: u64,
 }
@@ -89,23 +96,62 @@ impl WorkerHandle {
         self.sent += 1;
         p.seq = self.sent;
         self.tx.send(p).map_err(|e| e.0)?;
-        let _ = self.waker.write(1);
+        self.kick();
         Ok(())
+    }
+
+    /// Make the worker look at its channel, its stop flag and its
+    /// listeners' hang-ups, whether it waits in epoll or in a receive.
+    pub fn kick(&mut self) {
+        self.pending.store(true, SeqCst);
+        let _ = self.waker.write(1);
+        if self.direct.load(SeqCst) {
+            crate::kernel::signal::wake(self.thread.as_pthread_t());
+        }
+        self.kicked_at = Some(Instant::now());
+    }
+
+    /// Repeat the wake signal if the worker has not taken the last kick
+    /// within `KICK_RETRY` (the signal can land just before it blocks).
+    /// Returns when to look again, if a kick is still outstanding.
+    pub fn retry_kick(&mut self, now: Instant) -> Option<Instant> {
+        let at = self.kicked_at?;
+        if !self.pending.load(SeqCst) {
+            self.kicked_at = None;
+            return None;
+        }
+        if now.duration_since(at) >= KICK_RETRY {
+            crate::kernel::signal::wake(self.thread.as_pthread_t());
+            self.kicked_at = Some(now);
+            return Some(now + KICK_RETRY);
+        }
+        Some(at + KICK_RETRY)
     }
 
     /// Make the worker exit after the call it is answering; returns its
     /// thread to wait for.
-    pub fn stop(self) -> std::thread::JoinHandle<()> {
-        self.stop.store(true, Relaxed);
-        let _ = self.waker.write(1);
+    pub fn stop(mut self) -> std::thread::JoinHandle<()> {
+        self.stop.store(true, SeqCst);
+        self.kick();
         self.thread
     }
 
     /// Tell the worker to exit once it sees the channel closed.
     pub fn close(self) {
-        let waker = self.waker.clone();
-        drop(self.tx);
+        let WorkerHandle {
+            tx,
+            waker,
+            pending,
+            direct,
+            thread,
+            ..
+        } = self;
+        drop(tx);
+        pending.store(true, SeqCst);
         let _ = waker.write(1);
+        if direct.load(SeqCst) {
+            crate::kernel::signal::wake(thread.as_pthread_t());
+        }
     }
 }
 
@@ -123,6 +169,10 @@ struct Worker {
     wake: Arc<EventFd>,
     epoll: Epoll,
     stop: Arc<AtomicBool>,
+    /// Raised by the main loop when the worker has something to look at.
+    pending: Arc<AtomicBool>,
+    /// Set while the worker may be blocked in a receive (direct mode).
+    direct: Arc<AtomicBool>,
     rx: Receiver<NewProcess>,
     to_main: Sender<ToMain>,
     main_waker: Arc<Waker>,
@@ -155,6 +205,8 @@ pub fn spawn(
     );
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
+    let pending = Arc::new(AtomicBool::new(false));
+    let direct = Arc::new(AtomicBool::new(false));
     let epoll = Epoll::new()?;
     epoll.add(waker.as_fd(), WAKE_TOKEN)?;
     let counters = shared.stats.container(&id);
@@ -166,6 +218,8 @@ pub fn spawn(
         wake: waker.clone(),
         epoll,
         stop: stop.clone(),
+        pending: pending.clone(),
+        direct: direct.clone(),
         rx,
         to_main,
         main_waker,
@@ -194,7 +248,10 @@ pub fn spawn(
         tx,
         waker,
         stop,
+        pending,
+        direct,
         thread,
+        kicked_at: None,
         sent: 0,
     })
 }
@@ -204,33 +261,15 @@ impl Worker {
         self.walker = Some(Walker::for_this_thread());
         let mut buf = Vec::with_capacity(64);
         let mut ready = Vec::with_capacity(64);
+        // After a receive error in direct mode, one round goes through epoll.
+        let mut avoid_direct = false;
         loop {
-            if let Err(e) = self.epoll.wait(&mut buf, &mut ready, -1) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(container = %self.id, error = %e, "epoll_wait failed; worker stops");
-                    return;
-                }
-                continue;
-            }
-            let mut woken = false;
-            for r in &ready {
-                if r.token == WAKE_TOKEN {
-                    woken = true;
-                } else if r.readable {
-                    self.serve_one(r.token as usize);
-                } else if r.hangup {
-                    self.remove(r.token as usize);
-                }
-            }
-            if self.stop.load(Relaxed) {
+            if self.pending.swap(false, SeqCst) && !self.on_pending() {
+                tracing::debug!(container = %self.id, "worker exits");
                 return;
             }
-            if woken {
-                let _ = self.wake.read();
-                if !self.take_new() {
-                    tracing::debug!(container = %self.id, "worker exits");
-                    return;
-                }
+            if self.stop.load(SeqCst) {
+                return;
             }
             if self.live == 0 && !self.idle_reported {
                 self.idle_reported = true;
@@ -241,7 +280,65 @@ impl Worker {
                 });
                 let _ = self.main_waker.wake();
             }
+            if self.live == 1 && !avoid_direct {
+                // Direct mode: block in the receive itself (the cheapest
+                // loop the kernel allows). The main loop interrupts it with
+                // the wake signal when there is anything else to do; it
+                // looks at `direct` after raising `pending`, so a wake is
+                // never lost (and it repeats the signal until `pending` is
+                // taken, for a signal that lands just before the ioctl).
+                self.direct.store(true, SeqCst);
+                if self.pending.load(SeqCst) {
+                    continue;
+                }
+                let Some(idx) = self.entries.iter().position(Option::is_some) else {
+                    continue;
+                };
+                if self.serve_one(idx) == Received::Failed {
+                    avoid_direct = true;
+                }
+                continue;
+            }
+            self.direct.store(false, SeqCst);
+            avoid_direct = false;
+            if let Err(e) = self.epoll.wait(&mut buf, &mut ready, -1) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(container = %self.id, error = %e, "epoll_wait failed; worker stops");
+                    return;
+                }
+                continue;
+            }
+            for r in &ready {
+                if r.token == WAKE_TOKEN {
+                    let _ = self.wake.read();
+                } else if r.readable {
+                    self.serve_one(r.token as usize);
+                } else if r.hangup {
+                    self.remove(r.token as usize);
+                }
+            }
         }
+    }
+
+    /// The main loop raised `pending`: take new processes, drop listeners
+    /// that hung up, see `stop`. False once the worker should exit.
+    fn on_pending(&mut self) -> bool {
+        let _ = self.wake.read();
+        if !self.take_new() {
+            return false;
+        }
+        let gone: Vec<usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+            .filter(|(_, e)| e.fd.readiness() == Readiness::Gone)
+            .map(|(i, _)| i)
+            .collect();
+        for i in gone {
+            self.remove(i);
+        }
+        true
     }
 
     /// Take every new process from the channel; false once it is closed and
@@ -315,24 +412,24 @@ impl Worker {
 
     /// Answer one notification of entry `idx` (poll said one is pending,
     /// so the receive cannot block).
-    fn serve_one(&mut self, idx: usize) {
+    fn serve_one(&mut self, idx: usize) -> Received {
         {
             let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {
-                return;
+                return Received::Nothing;
             };
-            let started = Instant::now();
             let n = match entry.fd.recv() {
                 Ok(n) => n,
                 Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => {
-                    return
+                    return Received::Nothing;
                 }
                 Err(e) => {
                     if let Some(skipped) = self.log.allow() {
                         tracing::warn!(container = %self.id, error = %e, skipped, "receive failed");
                     }
-                    return;
+                    return Received::Failed;
                 }
             };
+            let started = Instant::now();
             if self.source.is_none() && !self.source_fallback_tried {
                 // No init pid was known (e.g. crun's exec payload): use the
                 // trapped process's cgroup, once.
@@ -404,5 +501,15 @@ impl Worker {
                 }
             }
         }
+        Received::Served
     }
+}
+
+/// What one receive gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Received {
+    Served,
+    /// Interrupted, or the caller went away first.
+    Nothing,
+    Failed,
 }
