@@ -59,22 +59,21 @@ struct OpenHow {
 
 /// Identity of an fd we hold.
 pub fn file_id(fd: &OwnedFd) -> Result<FileId> {
-    // SAFETY: zeroed stat/statfs are valid out-parameters.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is valid, st is a valid out-parameter.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(KernelError::last("fstat"));
-    }
-    // SAFETY: as above.
+    Ok(FileId {
+        fs_magic: fs_magic(fd)?,
+        ino: file_stat(fd)?.ino,
+    })
+}
+
+/// Filesystem magic (`statfs.f_type`) of an fd we hold.
+pub fn fs_magic(fd: &OwnedFd) -> Result<i64> {
+    // SAFETY: a zeroed statfs is a valid out-parameter.
     let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: fd is valid, sfs is a valid out-parameter.
     if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut sfs) } != 0 {
         return Err(KernelError::last("fstatfs"));
     }
-    Ok(FileId {
-        fs_magic: sfs.f_type,
-        ino: st.st_ino,
-    })
+    Ok(sfs.f_type)
 }
 
 /// What the refresh path checks about a pinned fd.

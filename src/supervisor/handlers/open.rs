@@ -24,8 +24,9 @@ use crate::kernel::memfd;
 use crate::kernel::proc::{link_target, ns_ids};
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, file_stat, join, lexical_candidate, mentions_self, open_base, rewrite_self, stat_path,
-    Base, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+    file_id, file_stat, fs_magic, join, lexical_candidate, mentions_self, open_base, rewrite_self,
+    stat_path, Base, FileId, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
 };
 
 use super::{Action, Ctx};
@@ -259,9 +260,11 @@ fn resolve_file(
         }
     }
     let f = ctx.walker.open(pid, base, path, nofollow, resolve).ok()?;
-    let file = ctx.files.lookup(file_id(&f).ok()?)?;
-    if let Ok(st) = file_stat(&f) {
-        ctx.verified.insert(st.dev, st.ino, file);
-    }
+    let st = file_stat(&f).ok()?;
+    let file = ctx.files.lookup(FileId {
+        fs_magic: fs_magic(&f).ok()?,
+        ino: st.ino,
+    })?;
+    ctx.verified.insert(st.dev, st.ino, file);
     Some(file)
 }
