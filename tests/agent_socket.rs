@@ -20,17 +20,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `syscont-supervisor --stats --json` of the test supervisor.
 fn stats(env: &Env) -> serde_json::Value {
-    let out = run_cmd(
-        Command::new(env!("CARGO_BIN_EXE_syscont-supervisor"))
-            .args(["--stats", "--json", "--state-dir"])
-            .arg(&env.state_dir),
-        Duration::from_secs(30),
-    )
-    .ok();
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("--stats --json is not JSON ({e}):\n{out}"))
+    supervisor_stats(env)
 }
 
 /// A counter of `--stats --json`; one that has not been created yet (no such

@@ -508,6 +508,20 @@ impl Drop for Container {
     }
 }
 
+/// `syscont-supervisor --stats --json` of the test supervisor.
+#[allow(dead_code)] // not every test binary reads the counters
+pub fn supervisor_stats(env: &Env) -> serde_json::Value {
+    let out = run_cmd(
+        Command::new(env!("CARGO_BIN_EXE_syscont-supervisor"))
+            .args(["--stats", "--json", "--state-dir"])
+            .arg(&env.state_dir),
+        Duration::from_secs(30),
+    )
+    .ok();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("--stats --json is not JSON ({e}):\n{out}"))
+}
+
 // ---------------------------------------------------------------------------
 // Supervisor health
 // ---------------------------------------------------------------------------
