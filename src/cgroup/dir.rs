@@ -13,7 +13,6 @@
 //! in place is.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::os::fd::{AsFd as _, OwnedFd};
 use std::os::unix::fs::FileExt as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -220,36 +219,8 @@ pub(crate) fn read_kernel_file(
     buf: &mut Vec<u8>,
     max: u64,
 ) -> std::io::Result<()> {
-    let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let start = buf.len();
-    loop {
-        let have = buf.len() - start;
-        if have >= max {
-            return Ok(());
-        }
-        let want = buf
-            .capacity()
-            .saturating_sub(buf.len())
-            .max(4096)
-            .min(max - have);
-        let at = buf.len();
-        buf.resize(at + want, 0);
-        let n = match file.read(&mut buf[at..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buf.truncate(at);
-                continue;
-            }
-            Err(e) => {
-                buf.truncate(at);
-                return Err(e);
-            }
-        };
-        buf.truncate(at + n);
-        if n == 0 {
-            return Ok(());
-        }
-    }
+    // A file just opened reads the same by position as by `read`.
+    pread_kernel_file(file, buf, max, Records::Many)
 }
 
 /// Read a kernel file through a kept fd to its end into `buf` (appended),
