@@ -231,7 +231,8 @@ fn concurrent_containers_each_get_only_their_own_figures() {
 }
 
 /// The filter and the emulation cover every ABI of the profile's
-/// architectures: i386 (`int $0x80`) and x32 calls from a 64-bit process.
+/// architectures: i386 (`int $0x80`, including an `_llseek` rewind) and x32
+/// calls from a 64-bit process.
 /// Where the kernel lacks an ABI (x32 on most kernels), the caller must get
 /// the kernel's ENOSYS, as under plain runc, not an emulated file.
 #[test]
@@ -270,5 +271,16 @@ fn i386_and_x32_calls_are_emulated_or_refused_like_the_kernel() {
         ours_kv.get("i386_sysinfo").map(String::as_str),
         Some(format!("totalram_bytes={MEM_LIMIT_BYTES}").as_str()),
         "i386 sysinfo:\n{ours}"
+    );
+    // A rewind through i386 `_llseek` re-reads fresh values, as procfs.
+    assert_eq!(
+        base_kv.get("i386_rewind").map(String::as_str),
+        Some("fresh"),
+        "under runc:\n{base}"
+    );
+    assert_eq!(
+        ours_kv.get("i386_rewind").map(String::as_str),
+        Some("fresh"),
+        "i386 rewind of an emulated file:\n{ours}"
     );
 }

@@ -271,7 +271,10 @@ mod tests {
     fn builtin_is_valid_and_names_the_issue_set() {
         let p = InterceptProfile::builtin().unwrap();
         let names: Vec<&str> = p.names().into_iter().collect();
-        assert_eq!(names, ["lseek", "open", "openat", "openat2", "sysinfo"]);
+        assert_eq!(
+            names,
+            ["_llseek", "lseek", "open", "openat", "openat2", "sysinfo"]
+        );
         // lseek is trapped only on a rewind to 0.
         let lseek_notify: Vec<_> = p
             .rules()

@@ -410,7 +410,7 @@ mod tests {
 
     const DOCKER: &str = include_str!("testdata/docker-config.orig.json");
     const SOCK: &str = "/run/syscont/agent.sock";
-    const OURS: [&str; 5] = ["lseek", "open", "openat", "openat2", "sysinfo"];
+    const OURS: [&str; 6] = ["_llseek", "lseek", "open", "openat", "openat2", "sysinfo"];
 
     fn docker_linux() -> Map<String, Value> {
         let v: Value = serde_json::from_str(DOCKER).unwrap();
@@ -454,17 +454,17 @@ mod tests {
             .iter()
             .take_while(|r| r["action"] == "SCMP_ACT_NOTIFY")
             .collect();
-        assert_eq!(notify.len(), 4);
+        assert_eq!(notify.len(), 5);
         assert_eq!(names_of(notify[0]), ["openat2", "sysinfo"]);
-        let passes: Vec<_> = rs[4..]
+        let passes: Vec<_> = rs[5..]
             .iter()
             .take_while(|r| r.get("args").is_some())
             .collect();
-        assert_eq!(passes.len(), 6);
+        assert_eq!(passes.len(), 9);
         assert!(passes.iter().all(|r| r["action"] == "SCMP_ACT_ALLOW"));
-        assert_eq!(rs.len(), before + 10);
+        assert_eq!(rs.len(), before + 14);
         // The names are gone from every rule of Docker's.
-        for r in &rs[10..] {
+        for r in &rs[14..] {
             for n in names_of(r) {
                 assert!(!OURS.contains(&n), "{n} left in {r}");
             }
@@ -538,8 +538,9 @@ mod tests {
         linux.insert("seccomp".into(), sec.clone());
         let m = merge(&mut linux, &builtin(), Path::new(SOCK)).unwrap();
         let skipped: Vec<&str> = m.skipped.iter().map(|s| s.name.as_str()).collect();
-        // open and openat2: default KILL_PROCESS; sysinfo: TRAP; lseek: conditional.
-        assert_eq!(skipped, ["lseek", "open", "openat2", "sysinfo"]);
+        // open, openat2 and _llseek: default KILL_PROCESS; sysinfo: TRAP;
+        // lseek: conditional.
+        assert_eq!(skipped, ["_llseek", "lseek", "open", "openat2", "sysinfo"]);
         assert_eq!(m.metadata.orig.keys().collect::<Vec<_>>(), ["openat"]);
         let rs = rules(&linux);
         // The TRAP and conditional rules are untouched.
@@ -591,7 +592,7 @@ mod tests {
             .iter()
             .all(|n| m.metadata.orig_action(n) == Some(OrigAction::Allow)));
         // The pass rules of an all-allowing section are plain ALLOWs.
-        assert_eq!(rules(&linux).len(), 10);
+        assert_eq!(rules(&linux).len(), 14);
     }
 
     #[test]

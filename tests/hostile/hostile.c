@@ -349,6 +349,27 @@ static void report_fd(const char *label, long r)
     close((int)r);
 }
 
+/* An i386 syscall with five arguments. */
+static long sys_i386_5(long nr, long a, long b, long c, long d, long e)
+{
+    long ret;
+    __asm__ volatile("int $0x80"
+                     : "=a"(ret)
+                     : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
+                     : "memory");
+    return ret;
+}
+
+static double uptime_of(int fd)
+{
+    char b[128];
+    ssize_t n = read(fd, b, sizeof b - 1);
+    if (n <= 0)
+        return -1;
+    b[n] = 0;
+    return atof(b);
+}
+
 static int mode_abi(void)
 {
     /* buffers below 4 GiB, reachable through 32-bit pointers */
@@ -369,6 +390,21 @@ static int mode_abi(void)
         memcpy(&total, si + 16, 4);
         memcpy(&unit, si + 52, 4);
         printf("i386_sysinfo totalram_bytes=%llu\n", (unsigned long long)total * (unit ? unit : 1));
+    }
+    /* i386 rewind: _llseek(fd, 0, 0, &result, SEEK_SET) must give fresh
+     * content, as procfs does. */
+    strcpy(low + 2048, "/proc/uptime");
+    long ufd = sys_i386(i386_open, (long)(low + 2048), O_RDONLY, 0);
+    if (ufd < 0) {
+        printf("i386_rewind %s\n", errname((int)-ufd));
+    } else {
+        double a = uptime_of((int)ufd);
+        usleep(1200000);
+        long i386_llseek = 140;
+        long r2 = sys_i386_5(i386_llseek, ufd, 0, 0, (long)(low + 3072), SEEK_SET);
+        double b = r2 < 0 ? -1 : uptime_of((int)ufd);
+        printf("i386_rewind %s\n", r2 < 0 ? errname((int)-r2) : (b > a ? "fresh" : "stale"));
+        close((int)ufd);
     }
     long x32 = 0x40000000L;
     long fd = syscall(x32 | SYS_open, low, O_RDONLY);
