@@ -3,13 +3,17 @@
 //!
 //! Two steps. [`lexical_candidate`] is a cheap string test on the absolute
 //! path that tells whether the call *could* reach `/proc` or `/sys` (most
-//! opens cannot, and are let through at once). For the candidates,
-//! [`identify`] lets the kernel walk the path from the process's own root,
-//! cwd or dirfd (through `/proc/<pid>/root|cwd|fd/N`, so mounts, symlinks,
-//! `.`, `..` and `openat2`'s `RESOLVE_*` flags all behave as for the
-//! process), and reports the filesystem and inode it lands on. procfs and
+//! opens cannot, and are let through at once). For the candidates, a
+//! [`Walker`] lets the kernel walk the path inside the process's own root
+//! (a `chroot` on the worker thread's private fs state) from its cwd or
+//! dirfd (opened through `/proc/<pid>/cwd|fd/N`), so mounts, symlinks, magic
+//! links, `.`, `..` and `openat2`'s `RESOLVE_*` flags all behave as for the
+//! process, and reports the filesystem and inode it lands on. procfs and
 //! sysfs give a file the same inode number in every mount of them, so
 //! `(filesystem magic, inode)` names e.g. "meminfo" whatever the spelling.
+//! [`stat_path`] recognises a file already identified with one `stat`, and
+//! [`identify`] is the walk without the chroot (`RESOLVE_IN_ROOT`; magic
+//! links refused), the fallback where a thread cannot have its own root.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
