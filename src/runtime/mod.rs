@@ -12,12 +12,15 @@
 //! - [`config`]: reading and atomically rewriting `config.json`.
 //! - [`agent`]: the check that the supervisor listens.
 //! - [`engine`]: finding and exec'ing the engine.
+//! - [`idrange`]: exclusive uid/gid ranges per container (issue 3; not yet
+//!   used by `create`).
 //! - [`runclog`]: reporting a refusal in the engine's `--log` file.
 
 pub mod agent;
 pub mod argv;
 pub mod config;
 pub mod engine;
+pub mod idrange;
 pub mod intercept;
 pub mod runclog;
 pub mod seccomp;
