@@ -4,13 +4,16 @@
 //! ioctls ([`notify`]), reading and writing another process's memory
 //! ([`procmem`]), memfds ([`memfd`]), resolving a path the way a trapped
 //! process would see it ([`resolve`]), per-architecture syscall tables
-//! ([`arch`]), a few `/proc/<pid>` look-ups ([`proc`]) and small file,
-//! socket, poll and clock calls ([`fs`]). Everything above
+//! ([`arch`]), a few `/proc/<pid>` look-ups ([`proc`]), small file,
+//! socket, poll and clock calls ([`fs`]), a level-triggered epoll set
+//! ([`epoll`]), the fd holder's sockets ([`seqpacket`]), the workers' wake
+//! signal ([`signal`]) and ID-mapped mounts ([`idmap`]). Everything above
 //! this module works with safe types (`OwnedFd`, `BorrowedFd`, slices).
 
 pub mod arch;
 pub mod epoll;
 pub mod fs;
+pub mod idmap;
 pub mod memfd;
 pub mod notify;
 pub mod proc;
