@@ -93,6 +93,54 @@ pub fn parse_subid(text: &str, user: &str, path: &Path) -> Result<Vec<IdRun>, Id
     Ok(runs)
 }
 
+/// `text` of a subuid/subgid file with an entry for `user` of `count` ids
+/// added, placed above every existing entry (at or above 100000, aligned to
+/// 65536) so it overlaps no other user's ids; `None` if `user` already has
+/// an entry. For the set-up, which creates the pool when it is missing.
+pub fn with_pool_entry(
+    text: &str,
+    user: &str,
+    count: u32,
+    path: &Path,
+) -> Result<Option<String>, IdRangeError> {
+    if !parse_subid(text, user, path)?.is_empty() {
+        return Ok(None);
+    }
+    let mut end: u64 = 100_000;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Every line parsed above; any user's run counts here.
+        let mut parts = line.split(':').skip(1);
+        let start: u64 =
+            parts
+                .next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| IdRangeError::SubId {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    text: raw.to_string(),
+                })?;
+        let n: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        end = end.max(start + n);
+    }
+    let start = end.div_ceil(65536) * 65536;
+    if start + count as u64 > u32::MAX as u64 {
+        return Err(IdRangeError::Exhausted {
+            size: count,
+            used: 0,
+        });
+    }
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("{user}:{start}:{count}\n"));
+    Ok(Some(out))
+}
+
 /// One container's ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
@@ -450,6 +498,30 @@ mod tests {
             Pool::new(d.path(), 0, &RUNS, &RUNS),
             Err(IdRangeError::Size(0))
         ));
+    }
+
+    #[test]
+    fn the_set_up_adds_a_pool_above_every_other_entry() {
+        let f = Path::new("/etc/subuid");
+        let text = "alice:100000:65536\nbob:165536:65536";
+        let out = with_pool_entry(text, "syscont", 65536 * 100, f)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out,
+            "alice:100000:65536\nbob:165536:65536\nsyscont:262144:6553600\n"
+        );
+        let runs = parse_subid(&out, "syscont", f).unwrap();
+        assert_eq!(runs[0].start % 65536, 0);
+        assert!(with_pool_entry(&out, "syscont", 65536, f)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            with_pool_entry("", "syscont", 65536, f).unwrap().unwrap(),
+            "syscont:131072:65536\n"
+        );
+        assert!(with_pool_entry("bad line", "syscont", 65536, f).is_err());
+        assert!(with_pool_entry("x:4294000000:10", "syscont", 65536 * 100, f).is_err());
     }
 
     #[test]
