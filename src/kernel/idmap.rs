@@ -224,4 +224,47 @@ mod tests {
         assert!(created.is_err());
         assert!(!src.join("g").exists());
     }
+
+    /// An overlay cannot be ID-mapped itself, but one built on an ID-mapped
+    /// lower layer shows the mapped owners (how a Docker rootfs will be
+    /// mapped without a chown).
+    #[test]
+    fn an_overlay_on_an_idmapped_lower_layer_shows_the_mapping() {
+        if !root_or_skip() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = |n: &str| d.path().join(n);
+        for n in ["lower", "mapped", "upper", "work", "merged"] {
+            std::fs::create_dir_all(p(n)).unwrap();
+        }
+        std::fs::write(p("lower/f"), b"x").unwrap();
+        let map = [IdMap {
+            inside: 0,
+            outside: 200_000,
+            count: 65536,
+        }];
+        let ns = userns_with_maps(&map, &map).unwrap();
+        attach(&idmapped_tree(&p("lower"), &ns).unwrap(), &p("mapped")).unwrap();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            p("mapped").display(),
+            p("upper").display(),
+            p("work").display()
+        );
+        let mounted = nix::mount::mount(
+            Some("overlay"),
+            &p("merged"),
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        );
+        let md = std::fs::metadata(p("merged/f"));
+        if mounted.is_ok() {
+            detach(&p("merged")).unwrap();
+        }
+        detach(&p("mapped")).unwrap();
+        mounted.unwrap();
+        assert_eq!(md.unwrap().uid(), 200_000);
+    }
 }
