@@ -233,12 +233,7 @@ impl Walker {
         resolve: u64,
     ) -> Result<OwnedFd> {
         let Some(host_root) = &self.host_root else {
-            let resolve = if base == Base::Root {
-                resolve | RESOLVE_IN_ROOT
-            } else {
-                resolve
-            };
-            return walk(&open_base(pid, base)?, path, nofollow, resolve);
+            return walk_in_root(pid, base, path, nofollow, resolve);
         };
         let root = open_base(pid, Base::Root)?;
         // Open the caller's cwd or dirfd before leaving the host's root.
@@ -265,11 +260,28 @@ impl Walker {
     }
 }
 
-/// Which file `path` names for process `pid`, walked from `base`.
+/// The walk without a chroot: from `/proc/<pid>/root|cwd|fd/N`, with
+/// `RESOLVE_IN_ROOT` for absolute paths (so `..` stops at the caller's
+/// root, but magic links are refused).
+fn walk_in_root(
+    pid: u32,
+    base: Base,
+    path: &[u8],
+    nofollow: bool,
+    resolve: u64,
+) -> Result<OwnedFd> {
+    let resolve = if base == Base::Root {
+        resolve | RESOLVE_IN_ROOT
+    } else {
+        resolve
+    };
+    walk(&open_base(pid, base)?, path, nofollow, resolve)
+}
+
+/// Which file `path` names for process `pid`, walked from `base` without a
+/// chroot (the [`Walker`]'s fallback).
 pub fn identify(pid: u32, base: Base, path: &[u8], nofollow: bool, resolve: u64) -> Result<FileId> {
-    let b = open_base(pid, base)?;
-    let f = walk(&b, path, nofollow, resolve)?;
-    file_id(&f)
+    file_id(&walk_in_root(pid, base, path, nofollow, resolve)?)
 }
 
 /// Normalise an absolute path lexically (drop `.` and empty components,

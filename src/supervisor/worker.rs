@@ -410,8 +410,9 @@ impl Worker {
         }
     }
 
-    /// Answer one notification of entry `idx` (poll said one is pending,
-    /// so the receive cannot block).
+    /// Receive and answer one notification of entry `idx`. In epoll mode
+    /// one is pending, so the receive does not block; in direct mode it
+    /// blocks until a call arrives or the wake signal interrupts it.
     fn serve_one(&mut self, idx: usize) -> Received {
         {
             let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {

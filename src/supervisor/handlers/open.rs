@@ -143,9 +143,13 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         return Action::Continue;
     };
     let flags = a.flags as i32;
-    // Directory and O_PATH opens never read a file; O_EXCL (EEXIST) and
-    // O_TRUNC (asks for write permission) get the kernel's own answer.
-    if flags & (libc::O_DIRECTORY | libc::O_PATH | libc::O_EXCL | libc::O_TRUNC) != 0 {
+    // Directory and O_PATH opens never read a file; O_EXCL (EEXIST),
+    // O_TRUNC (asks for write permission) and opens for writing get the
+    // kernel's own answer: procfs decides who may open its files for
+    // writing (EACCES for most), so no walk is needed to know the reply.
+    if flags & (libc::O_DIRECTORY | libc::O_PATH | libc::O_EXCL | libc::O_TRUNC) != 0
+        || flags & libc::O_ACCMODE != libc::O_RDONLY
+    {
         return Action::Continue;
     }
     let pid = ctx.notif.pid;
@@ -186,11 +190,6 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         Some(f) => f,
         None => return Action::Continue,
     };
-    if flags & libc::O_ACCMODE != libc::O_RDONLY {
-        // procfs decides who may open its files for writing (EACCES for
-        // most); the kernel answers with the real file's rules.
-        return Action::Continue;
-    }
     ctx.buf.clear();
     if let Err(e) = ctx.source.render(file, ctx.buf) {
         tracing::warn!(file = file.name(), error = %e, "render failed; letting the kernel answer");
