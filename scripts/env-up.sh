@@ -33,6 +33,7 @@ if [ "${SYSCONT_TEST_SUPERVISOR:-1}" != 0 ]; then
     else
         log "starting syscont-supervisor --state-dir $SYSCONT_TEST_STATE_DIR (log: $SYSCONT_TEST_LOGS/supervisor.log)"
         NO_COLOR=1 SYSCONT_LOG="${SYSCONT_LOG:-info}" setsid "$SUPERVISOR" --state-dir "$SYSCONT_TEST_STATE_DIR" \
+            --data-dir "$SYSCONT_TEST_SYSCONT_DATA" \
             >>"$SYSCONT_TEST_LOGS/supervisor.log" 2>&1 </dev/null &
         echo $! >"$SV_PID"
         # After a crash the old sockets are still there: ready means answering.
@@ -51,6 +52,14 @@ fi
 # --- containerd -------------------------------------------------------------
 CTRD_PID="$SYSCONT_TEST_RUN/containerd.pid"
 CTRD_CONF="$SYSCONT_TEST_RUN/containerd.toml"
+# syscont-runc started by containerd's shim (ctr run --runc-binary) takes
+# its directories from the environment it inherits.
+CTRD_ENV="SYSCONT_STATE_DIR=$SYSCONT_TEST_STATE_DIR SYSCONT_DATA_DIR=$SYSCONT_TEST_SYSCONT_DATA"
+if pid_alive "$CTRD_PID" "$CONTAINERD" && [ "$(cat "$CTRD_PID.env" 2>/dev/null)" != "$CTRD_ENV" ]; then
+    log "containerd runs with another environment; restarting it (and dockerd)"
+    stop_pidfile dockerd "$SYSCONT_TEST_RUN/dockerd.pid" "$DOCKERD"
+    stop_pidfile containerd "$CTRD_PID" "$CONTAINERD"
+fi
 if pid_alive "$CTRD_PID" "$CONTAINERD"; then
     log "containerd already running (pid $(cat "$CTRD_PID"))"
 else
@@ -70,8 +79,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 TOML
     log "starting containerd (log: $SYSCONT_TEST_LOGS/containerd.log)"
-    setsid "$CONTAINERD" --config "$CTRD_CONF" >>"$SYSCONT_TEST_LOGS/containerd.log" 2>&1 </dev/null &
+    env SYSCONT_STATE_DIR="$SYSCONT_TEST_STATE_DIR" SYSCONT_DATA_DIR="$SYSCONT_TEST_SYSCONT_DATA" \
+        setsid "$CONTAINERD" --config "$CTRD_CONF" >>"$SYSCONT_TEST_LOGS/containerd.log" 2>&1 </dev/null &
     echo $! >"$CTRD_PID"
+    printf '%s' "$CTRD_ENV" >"$CTRD_PID.env"
     wait_for "containerd socket" 30 test -S "$SYSCONT_CONTAINERD_SOCK" ||
         die "containerd did not start within 30 s (see $SYSCONT_TEST_LOGS/containerd.log)"
 fi
@@ -79,8 +90,8 @@ fi
 # --- dockerd ----------------------------------------------------------------
 DOCKERD_PID="$SYSCONT_TEST_RUN/dockerd.pid"
 DAEMON_JSON="$SYSCONT_TEST_RUN/daemon.json"
-want_json="$(jq -n --arg path "$RUNTIME" --arg sd "$SYSCONT_TEST_STATE_DIR" \
-    '{runtimes: {"syscont-runc": {path: $path, runtimeArgs: ["--syscont-state-dir", $sd]}}}')"
+want_json="$(jq -n --arg path "$RUNTIME" --arg sd "$SYSCONT_TEST_STATE_DIR" --arg dd "$SYSCONT_TEST_SYSCONT_DATA" \
+    '{runtimes: {"syscont-runc": {path: $path, runtimeArgs: ["--syscont-state-dir", $sd, "--syscont-data-dir", $dd]}}}')"
 if pid_alive "$DOCKERD_PID" "$DOCKERD" && [ "$(cat "$DAEMON_JSON" 2>/dev/null)" = "$want_json" ]; then
     log "dockerd already running (pid $(cat "$DOCKERD_PID"))"
 else

@@ -12,11 +12,13 @@ SYSCONT_TEST_RUN="${SYSCONT_TEST_RUN:-/run/syscont-test}"
 SYSCONT_TEST_STATE_DIR="${SYSCONT_TEST_STATE_DIR:-$SYSCONT_TEST_RUN/supervisor}"
 SYSCONT_TEST_DATA="${SYSCONT_TEST_DATA:-/var/lib/syscont-test}"
 SYSCONT_TEST_LOGS="${SYSCONT_TEST_LOGS:-/var/log/syscont-test}"
+# syscont-runc's --syscont-data-dir for the test daemons (per-container state, id pool).
+SYSCONT_TEST_SYSCONT_DATA="${SYSCONT_TEST_SYSCONT_DATA:-$SYSCONT_TEST_DATA/syscont}"
 SYSCONT_TEST_CACHE="${SYSCONT_TEST_CACHE:-/var/cache/syscont-test}"
 SYSCONT_DOCKER_SOCK="$SYSCONT_TEST_RUN/docker.sock"
 SYSCONT_CONTAINERD_SOCK="$SYSCONT_TEST_RUN/containerd/containerd.sock"
 export DOCKER_HOST="unix://$SYSCONT_DOCKER_SOCK"
-export SYSCONT_TEST_STATE_DIR
+export SYSCONT_TEST_STATE_DIR SYSCONT_TEST_SYSCONT_DATA
 
 # Images built locally (never pulled).
 SYSCONT_BUSYBOX_IMAGE="syscont-busybox:test"

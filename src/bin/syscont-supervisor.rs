@@ -2,11 +2,13 @@
 //! container's seccomp notifications (see `syscont::supervisor`).
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
 use syscont::agent_meta;
+use syscont::runtime::{idrange, lifecycle};
+use syscont::supervisor::reaper;
 use syscont::supervisor::server::Server;
 use syscont::supervisor::stats::Snapshot;
 
@@ -17,6 +19,14 @@ struct Args {
     /// Directory holding every socket the supervisor serves (made 0700).
     #[arg(long, default_value = agent_meta::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    /// Per-container host state and the id pool (syscont-runc's
+    /// --syscont-data-dir): containers that are gone are freed from here.
+    #[arg(long, default_value = syscont::runtime::argv::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Do not add the "syscont" entries to /etc/subuid and /etc/subgid
+    /// when they are missing.
+    #[arg(long)]
+    no_subid_setup: bool,
     /// Print what the running supervisor is doing, then exit.
     #[arg(long)]
     stats: bool,
@@ -67,6 +77,18 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut server = Server::new(&args.state_dir)?;
+    if !args.no_subid_setup {
+        for f in [lifecycle::SUBUID, lifecycle::SUBGID] {
+            match idrange::ensure_pool_entry(Path::new(f), "syscont", idrange::SETUP_POOL_IDS) {
+                Ok(Some(line)) => {
+                    tracing::info!(file = f, entry = %line, "added the syscont id pool")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(file = f, error = %e, "cannot add the syscont id pool"),
+            }
+        }
+    }
+    reaper::spawn(&args.data_dir).context("starting the reaper")?;
     if !args.no_fd_holder {
         server.attach_holder();
     }

@@ -1,6 +1,6 @@
 //! ID-mapped mounts: a user namespace that holds a container's id mapping,
 //! and a mount of a directory tree that shows its files through that
-//! mapping (issue 3 groundwork; not yet used by `create`).
+//! mapping.
 //!
 //! A file owned by uid 0 on disk, seen through a mount ID-mapped with a
 //! namespace that maps container 0 to host 100000, is owned by 100000 as
@@ -101,17 +101,19 @@ pub fn userns_with_maps(uids: &[IdMap], gids: &[IdMap]) -> Result<OwnedFd> {
     result
 }
 
-/// A detached copy of the tree at `src` (recursively), ID-mapped through
-/// the user namespace `userns`. Attach it with [`attach`].
-pub fn idmapped_tree(src: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
+/// A detached copy of the tree at `src` (with its submounts if
+/// `recursive`), ID-mapped through the user namespace `userns`. Attach it
+/// with [`attach`].
+pub fn idmapped_tree(src: &Path, userns: &OwnedFd, recursive: bool) -> Result<OwnedFd> {
     let c = cstr(src)?;
+    let rec = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: c is a valid C string; flags are valid for open_tree.
     let raw = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             c.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | rec,
         )
     };
     if raw < 0 {
@@ -132,7 +134,7 @@ pub fn idmapped_tree(src: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            libc::AT_EMPTY_PATH as libc::c_uint | rec,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -209,7 +211,7 @@ mod tests {
             count: 65536,
         }];
         let ns = userns_with_maps(&map, &map).unwrap();
-        let tree = idmapped_tree(&src, &ns).unwrap();
+        let tree = idmapped_tree(&src, &ns, true).unwrap();
         attach(&tree, &dst).unwrap();
         let md = std::fs::metadata(dst.join("f"));
         // A file the host creates through the mount lands on disk mapped back.
@@ -245,7 +247,11 @@ mod tests {
             count: 65536,
         }];
         let ns = userns_with_maps(&map, &map).unwrap();
-        attach(&idmapped_tree(&p("lower"), &ns).unwrap(), &p("mapped")).unwrap();
+        attach(
+            &idmapped_tree(&p("lower"), &ns, false).unwrap(),
+            &p("mapped"),
+        )
+        .unwrap();
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
             p("mapped").display(),

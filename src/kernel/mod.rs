@@ -7,7 +7,8 @@
 //! ([`arch`]), a few `/proc/<pid>` look-ups ([`proc`]), small file,
 //! socket, poll and clock calls ([`fs`]), a level-triggered epoll set
 //! ([`epoll`]), the fd holder's sockets ([`seqpacket`]), the workers' wake
-//! signal ([`signal`]) and ID-mapped mounts ([`idmap`]). Everything above
+//! signal ([`signal`]), ID-mapped mounts ([`idmap`]), overlay mounts
+//! ([`overlay`]) and the mount table ([`mountinfo`]). Everything above
 //! this module works with safe types (`OwnedFd`, `BorrowedFd`, slices).
 
 pub mod arch;
@@ -15,7 +16,9 @@ pub mod epoll;
 pub mod fs;
 pub mod idmap;
 pub mod memfd;
+pub mod mountinfo;
 pub mod notify;
+pub mod overlay;
 pub mod proc;
 pub mod procmem;
 pub mod resolve;

@@ -17,6 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::agent_meta::DEFAULT_STATE_DIR;
+use crate::runtime::idrange::DEFAULT_SIZE;
+
+/// Default data directory: per-container host state and the id pool.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/syscont";
 
 /// Prefix of every option that belongs to syscont rather than the engine.
 pub const SYSCONT_PREFIX: &str = "syscont-";
@@ -30,13 +34,18 @@ const CREATE_VALUE_OPTS: &[&str] = &["console-socket", "pid-file", "preserve-fds
 /// Errors of reading the command line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ArgvError {
-    #[error("unknown option --{0} (syscont knows --syscont-state-dir, --syscont-engine, --syscont-intercept)")]
+    #[error("unknown option --{0} (syscont knows --syscont-state-dir, --syscont-data-dir, --syscont-ids, --syscont-engine, --syscont-intercept)")]
     UnknownOption(String),
     #[error("option --{0} needs a value")]
     MissingValue(String),
     #[error("option --{0} has an empty value")]
     EmptyValue(String),
+    #[error("option --{0} has a bad value {1:?} (ids per container: a number of at least 65536)")]
+    BadValue(String, String),
 }
+
+/// The fewest ids a container may have: images own files up to 65534.
+pub const MIN_IDS: u32 = 65536;
 
 /// syscont's own options, taken out of the argument vector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +56,10 @@ pub struct SyscontOptions {
     pub engine: Option<PathBuf>,
     /// An intercept profile that replaces the built-in one (`--syscont-intercept`).
     pub intercept: Option<PathBuf>,
+    /// Per-container host state and the id-range pool (`--syscont-data-dir`).
+    pub data_dir: PathBuf,
+    /// Ids per container (`--syscont-ids`).
+    pub ids: u32,
 }
 
 impl Default for SyscontOptions {
@@ -55,6 +68,8 @@ impl Default for SyscontOptions {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             engine: None,
             intercept: None,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            ids: DEFAULT_SIZE,
         }
     }
 }
@@ -83,6 +98,8 @@ pub struct Invocation {
     pub log_file: Option<PathBuf>,
     /// runc's `--log-format`, if given.
     pub log_format: Option<String>,
+    /// The container id of `create`, `run` and `delete`.
+    pub container_id: Option<String>,
 }
 
 impl Invocation {
@@ -133,6 +150,14 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut syscont = SyscontOptions::default();
+    // Engines that pass no runtime arguments (containerd's --runc-binary)
+    // configure through the environment; options win.
+    if let Some(v) = std::env::var_os("SYSCONT_STATE_DIR").filter(|v| !v.is_empty()) {
+        syscont.state_dir = PathBuf::from(v);
+    }
+    if let Some(v) = std::env::var_os("SYSCONT_DATA_DIR").filter(|v| !v.is_empty()) {
+        syscont.data_dir = PathBuf::from(v);
+    }
     let mut engine_args = Vec::with_capacity(args.len());
     let mut i = 0;
 
@@ -174,6 +199,17 @@ where
                 b"state-dir" => syscont.state_dir = value,
                 b"engine" => syscont.engine = Some(value),
                 b"intercept" => syscont.intercept = Some(value),
+                b"data-dir" => syscont.data_dir = value,
+                b"ids" => {
+                    syscont.ids = value
+                        .to_str()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|&n: &u32| n >= MIN_IDS)
+                        .ok_or(ArgvError::BadValue(
+                            own_name,
+                            lossy(value.as_os_str().as_bytes()),
+                        ))?
+                }
                 _ => return Err(ArgvError::UnknownOption(own_name)),
             }
             i += 1;
@@ -201,6 +237,11 @@ where
     // Everything from the subcommand on goes to the engine unchanged.
     engine_args.extend(args.iter().skip(i).cloned());
 
+    let container_id = sub_index.and_then(|s| match engine_args[s].as_bytes() {
+        b"create" | b"run" => find_id(&engine_args[s + 1..], true),
+        b"delete" => find_id(&engine_args[s + 1..], false),
+        _ => None,
+    });
     let command = match sub_index.map(|s| (s, engine_args[s].as_bytes())) {
         Some((s, b"create")) => Command::Create {
             bundle: find_bundle(&engine_args[s + 1..]),
@@ -219,7 +260,32 @@ where
         command,
         log_file,
         log_format,
+        container_id,
     })
+}
+
+/// The container id: the first argument after the subcommand's options.
+fn find_id(sub_args: &[OsString], create: bool) -> Option<String> {
+    let mut i = 0;
+    while i < sub_args.len() {
+        let Some(opt) = split_opt(&sub_args[i]) else {
+            if sub_args[i].as_bytes() == b"--" {
+                return sub_args
+                    .get(i + 1)
+                    .map(|s| s.to_string_lossy().into_owned());
+            }
+            return Some(sub_args[i].to_string_lossy().into_owned());
+        };
+        let takes_value = create
+            && (opt.name == b"bundle"
+                || opt.name == b"b"
+                || CREATE_VALUE_OPTS.iter().any(|o| o.as_bytes() == opt.name));
+        if takes_value && opt.inline.is_none() {
+            i += 1;
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The bundle of a `create`/`run`: the last `--bundle`/`-b` before the

@@ -152,6 +152,85 @@ pub fn rewrite_bundle(
     Ok(merged)
 }
 
+/// A bundle's `config.json`, read for editing.
+pub struct Loaded {
+    /// The file given (for messages).
+    pub given: PathBuf,
+    /// The file written (a symlinked config.json's target).
+    path: PathBuf,
+    text: String,
+    pub doc: Value,
+}
+
+/// Read and parse `bundle/config.json`.
+pub fn load(bundle: &Path) -> Result<Loaded, ConfigError> {
+    let given = bundle.join(CONFIG_FILE);
+    let path = fs::canonicalize(&given).map_err(|source| ConfigError::Read {
+        path: given.clone(),
+        source,
+    })?;
+    let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: given.clone(),
+        source,
+    })?;
+    let doc: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: given.clone(),
+        source,
+    })?;
+    if !doc.is_object() {
+        return Err(ConfigError::Shape {
+            path: given,
+            what: "the spec is not a JSON object".into(),
+        });
+    }
+    Ok(Loaded {
+        given,
+        path,
+        text,
+        doc,
+    })
+}
+
+impl Loaded {
+    /// The spec's top-level object.
+    pub fn root(&mut self) -> &mut Map<String, Value> {
+        self.doc.as_object_mut().expect("checked at load")
+    }
+
+    /// Merge the intercept profile's NOTIFY rules into `linux.seccomp`.
+    pub fn merge_seccomp(
+        &mut self,
+        profile: &InterceptProfile,
+        listener: &Path,
+    ) -> Result<Merged, ConfigError> {
+        let given = self.given.clone();
+        let linux = self
+            .root()
+            .entry("linux")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let linux = linux.as_object_mut().ok_or_else(|| ConfigError::Shape {
+            path: given.clone(),
+            what: "\"linux\" is not an object".into(),
+        })?;
+        seccomp::merge(linux, profile, listener).map_err(|source| ConfigError::Seccomp {
+            path: given,
+            source,
+        })
+    }
+
+    /// Write the edited spec back atomically, in the input's layout.
+    pub fn store(&self) -> Result<(), ConfigError> {
+        let out = serialise(&self.doc, &self.text).map_err(|source| ConfigError::Parse {
+            path: self.given.clone(),
+            source,
+        })?;
+        write_atomically(&self.path, out.as_bytes()).map_err(|source| ConfigError::Write {
+            path: self.given.clone(),
+            source,
+        })
+    }
+}
+
 /// Replace `path` with `data`: temporary file in the same directory, same
 /// mode and owner, fsync, rename, fsync of the directory.
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {

@@ -35,7 +35,7 @@ pub enum IdRangeError {
         line: usize,
         text: String,
     },
-    #[error("no {user:?} entries in {path}: add e.g. \"{user}:100000:6553600\"")]
+    #[error("no {user:?} entries in {path}: start syscont-supervisor once (it adds them) or add e.g. \"{user}:100000:6553600\"")]
     NoPool { user: String, path: PathBuf },
     #[error("the id pool has no free block of {size} ids left ({used} in use)")]
     Exhausted { size: u32, used: usize },
@@ -139,6 +139,43 @@ pub fn with_pool_entry(
     }
     out.push_str(&format!("{user}:{start}:{count}\n"));
     Ok(Some(out))
+}
+
+/// Ids the set-up gives the pool when it makes it: 4096 containers of
+/// 65536 ids.
+pub const SETUP_POOL_IDS: u32 = 65536 * 4096;
+
+/// Add a `user` entry of `count` ids to the subuid/subgid file at `path`
+/// if it has none (the set-up; atomically, keeping the file's mode).
+/// Returns the line added.
+pub fn ensure_pool_entry(
+    path: &Path,
+    user: &str,
+    count: u32,
+) -> Result<Option<String>, IdRangeError> {
+    let io = |source| IdRangeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(e)),
+    };
+    let Some(new) = with_pool_entry(&text, user, count, path)? else {
+        return Ok(None);
+    };
+    let tmp = path.with_extension("syscont-tmp");
+    std::fs::write(&tmp, &new).map_err(io)?;
+    let mode = std::fs::metadata(path).map(|m| m.permissions()).ok();
+    if let Some(m) = mode {
+        std::fs::set_permissions(&tmp, m).map_err(io)?;
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(new.lines().last().map(str::to_string))
 }
 
 /// One container's ids.

@@ -12,18 +12,28 @@
 //! - [`config`]: reading and atomically rewriting `config.json`.
 //! - [`agent`]: the check that the supervisor listens.
 //! - [`engine`]: finding and exec'ing the engine.
-//! - [`idrange`]: exclusive uid/gid ranges per container (issue 3; not yet
-//!   used by `create`).
+//! - [`lifecycle`]: the steps of `create` and `delete`.
+//! - [`system`]: the system-container edits of the spec (refusals, user
+//!   and cgroup namespaces, capabilities, sysctls).
+//! - [`idrange`]: exclusive uid/gid ranges per container.
+//! - [`store`]: per-container host state and its release.
+//! - [`rootfs`]: the ID-mapped rootfs and bind mounts.
+//! - [`cgroups`]: delegation of the container's cgroup directories.
 //! - [`runclog`]: reporting a refusal in the engine's `--log` file.
 
 pub mod agent;
 pub mod argv;
+pub mod cgroups;
 pub mod config;
 pub mod engine;
 pub mod idrange;
 pub mod intercept;
+pub mod lifecycle;
+pub mod rootfs;
 pub mod runclog;
 pub mod seccomp;
+pub mod store;
+pub mod system;
 
 use std::path::PathBuf;
 
@@ -40,7 +50,9 @@ pub enum RuntimeError {
     Intercept(#[from] intercept::InterceptError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("bad --syscont-state-dir {}: {source}", path.display())]
+    #[error(transparent)]
+    Lifecycle(#[from] lifecycle::LifecycleError),
+    #[error("bad path {}: {source}", path.display())]
     StateDir {
         path: PathBuf,
         #[source]
@@ -49,12 +61,27 @@ pub enum RuntimeError {
 }
 
 /// Everything done before the exec: find the engine and, for `create` and
-/// `run`, check the supervisor, load the intercept profile and rewrite the
-/// bundle's `config.json` (in that order: nothing is written unless every
-/// check passed). Returns the engine to exec.
+/// `run`, check the supervisor, load the intercept profile and turn the
+/// bundle into a system container's (in that order: nothing is written
+/// unless every check passed); for `delete`, undo the container's mounts.
+/// Returns the engine to exec.
 pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
     let engine = engine::resolve(inv.syscont.engine.as_deref())?;
     let Some(bundle) = inv.bundle() else {
+        if let (
+            argv::Command::Passthrough {
+                subcommand: Some(s),
+            },
+            Some(id),
+        ) = (&inv.command, inv.container_id.as_deref())
+        {
+            if s == "delete" {
+                // The engine's delete must run even if this fails.
+                if let Err(e) = lifecycle::delete(&inv.syscont.data_dir, id) {
+                    tracing::warn!(container = %id, error = %e, "cannot undo the container's mounts");
+                }
+            }
+        }
         return Ok(engine);
     };
     // runc needs an absolute listenerPath; a relative state dir is the caller's cwd's.
@@ -69,7 +96,26 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
         None => intercept::InterceptProfile::builtin()?,
     };
     let listener = agent_socket(&state_dir);
-    let merged = config::rewrite_bundle(bundle, &profile, &listener)?;
+    let bundle_abs = std::path::absolute(bundle).map_err(|source| RuntimeError::StateDir {
+        path: bundle.clone(),
+        source,
+    })?;
+    let data_dir =
+        std::path::absolute(&inv.syscont.data_dir).map_err(|source| RuntimeError::StateDir {
+            path: inv.syscont.data_dir.clone(),
+            source,
+        })?;
+    let created = lifecycle::create(&lifecycle::CreateArgs {
+        id: inv.container_id.as_deref(),
+        bundle: &bundle_abs,
+        data_dir: &data_dir,
+        ids: inv.syscont.ids,
+        profile: &profile,
+        listener: &listener,
+        subuid: std::path::Path::new(lifecycle::SUBUID),
+        subgid: std::path::Path::new(lifecycle::SUBGID),
+    })?;
+    let merged = &created.merged;
     for s in &merged.skipped {
         tracing::warn!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
     }
@@ -78,9 +124,13 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
     }
     tracing::debug!(
         bundle = %bundle.display(),
+        uid = created.ids.uid,
+        gid = created.ids.gid,
+        size = created.ids.size,
+        rootfs = %created.root.display(),
+        copied_rootfs = created.copied_rootfs,
+        mapped_binds = created.mapped_binds,
         intercepted = merged.metadata.orig.len(),
-        created = merged.created,
-        undone = merged.undone,
         "config.json rewritten"
     );
     Ok(engine)
@@ -122,27 +172,27 @@ mod tests {
     }
 
     #[test]
-    fn create_with_supervisor_rewrites() {
+    fn create_refusals_touch_nothing() {
         let state = tempfile::tempdir().unwrap();
         let _l = UnixListener::bind(agent_socket(state.path())).unwrap();
         let bundle = tempfile::tempdir().unwrap();
         let cfg = bundle.path().join("config.json");
-        std::fs::write(&cfg, "{}").unwrap();
+        // The host's pid namespace: refused before anything is made.
+        let spec = r#"{"root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"},{"type":"ipc"},{"type":"uts"}]}}"#;
+        std::fs::write(&cfg, spec).unwrap();
         let b = format!("--bundle={}", bundle.path().display());
-        prepare(&inv(state.path(), &["run", &b, "id"])).unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-        assert_eq!(
-            v["linux"]["seccomp"]["listenerPath"],
-            agent_socket(state.path()).to_str().unwrap()
-        );
-        // A bad intercept profile fails before the config is touched again.
-        let before = std::fs::read_to_string(&cfg).unwrap();
+        let data = state.path().join("data");
+        let mut i = inv(state.path(), &["run", &b, "id"]);
+        i.syscont.data_dir = data.clone();
+        let e = prepare(&i).unwrap_err().to_string();
+        assert!(e.contains("--pid=host"), "{e}");
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), spec);
+        assert!(!data.exists());
+        // A bad intercept profile fails before the config is read.
         let bad = bundle.path().join("bad.json");
         std::fs::write(&bad, "{").unwrap();
-        let mut i = inv(state.path(), &["run", &b, "id"]);
         i.syscont.intercept = Some(bad);
         assert!(matches!(prepare(&i), Err(RuntimeError::Intercept(_))));
-        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), before);
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), spec);
     }
 }

@@ -10,6 +10,7 @@
 //!   container (refreshed on rewind), emulated files already identified.
 //! - [`stats`]: counters for operators.
 //! - [`ratelimit`]: log rate limiting.
+//! - [`reaper`]: frees the host state of containers that are gone.
 
 pub mod agent;
 pub mod files;
@@ -17,6 +18,7 @@ pub mod fileset;
 pub mod handlers;
 pub mod holder;
 pub mod ratelimit;
+pub mod reaper;
 pub mod server;
 pub mod stats;
 pub mod worker;

@@ -1,0 +1,194 @@
+//! `/proc/self/mountinfo`: the mount that holds a path, with its file
+//! system type and super options (an overlay's layers). Parsing only; no
+//! syscalls beyond reading the file.
+
+use std::path::{Path, PathBuf};
+
+use super::{KernelError, Result};
+
+/// One line of mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_id: u32,
+    pub mount_point: PathBuf,
+    pub fs_type: String,
+    pub source: String,
+    /// Per-mount options (`rw,nosuid,...`).
+    pub mount_options: String,
+    /// Super-block options, still escaped as the kernel shows them.
+    pub super_options: String,
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space, and so on).
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let oct = &b[i + 1..(i + 4).min(b.len())];
+            if oct.len() == 3 && oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = (oct[0] - b'0') as u32 * 64
+                    + (oct[1] - b'0') as u32 * 8
+                    + (oct[2] - b'0') as u32;
+                if v <= 255 {
+                    out.push(v as u8);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse mountinfo text; malformed lines are skipped.
+pub fn parse(text: &str) -> Vec<MountEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.splitn(3, ' ').collect();
+        if l.len() < 6 || r.len() < 3 {
+            continue;
+        }
+        let Ok(mount_id) = l[0].parse() else {
+            continue;
+        };
+        out.push(MountEntry {
+            mount_id,
+            mount_point: PathBuf::from(unescape(l[4])),
+            mount_options: l[5].to_string(),
+            fs_type: r[0].to_string(),
+            source: unescape(r[1]),
+            super_options: r[2].to_string(),
+        });
+    }
+    out
+}
+
+/// Every mount of this process's mount namespace.
+pub fn read_self() -> Result<Vec<MountEntry>> {
+    let text =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| KernelError::Sys {
+            op: "read /proc/self/mountinfo",
+            source,
+        })?;
+    Ok(parse(&text))
+}
+
+/// The top-most mount whose mount point is exactly `path`.
+pub fn mounted_at<'a>(mounts: &'a [MountEntry], path: &Path) -> Option<&'a MountEntry> {
+    mounts.iter().rev().find(|m| m.mount_point == path)
+}
+
+/// Split super options at commas not escaped by a backslash, unescaped.
+pub fn super_options(opts: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = opts.chars().peekable();
+    let mut push = |cur: &mut String| {
+        let item = std::mem::take(cur);
+        if item.is_empty() {
+            return;
+        }
+        match item.split_once('=') {
+            Some((k, v)) => out.push((k.to_string(), Some(unescape(v)))),
+            None => out.push((item, None)),
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                // Keep octal escapes for unescape; a backslash before a
+                // comma (or anything else) keeps the next character.
+                if let Some(&n) = chars.peek() {
+                    if n.is_ascii_digit() {
+                        cur.push('\\');
+                    } else {
+                        cur.push(n);
+                        chars.next();
+                    }
+                }
+            }
+            ',' => push(&mut cur),
+            _ => cur.push(c),
+        }
+    }
+    push(&mut cur);
+    out
+}
+
+/// Split an overlay `lowerdir` value into its layers (`:` separated,
+/// `\:` escaped). Data-only layers (after `::`) are reported as an error
+/// by the caller: the result keeps empty entries.
+pub fn split_layers(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            ':' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+        300 22 0:50 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/AAA:/var/lib/docker/overlay2/l/BBB,upperdir=/var/lib/docker/overlay2/abc/diff,workdir=/var/lib/docker/overlay2/abc/work,index=off\n\
+        301 22 0:51 / /mnt/with\\040space rw - tmpfs tmp\\040fs rw\n\
+        garbage line\n";
+
+    #[test]
+    fn parses_lines_and_escapes() {
+        let m = parse(SAMPLE);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[2].mount_point, Path::new("/mnt/with space"));
+        assert_eq!(m[2].source, "tmp fs");
+        let o = mounted_at(&m, Path::new("/var/lib/docker/overlay2/abc/merged")).unwrap();
+        assert_eq!(o.fs_type, "overlay");
+        let opts = super_options(&o.super_options);
+        let get = |k: &str| {
+            opts.iter()
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            split_layers(&get("lowerdir").unwrap()),
+            [
+                "/var/lib/docker/overlay2/l/AAA",
+                "/var/lib/docker/overlay2/l/BBB"
+            ]
+        );
+        assert_eq!(
+            get("upperdir").unwrap(),
+            "/var/lib/docker/overlay2/abc/diff"
+        );
+        assert_eq!(get("index").unwrap(), "off");
+        assert!(mounted_at(&m, Path::new("/nope")).is_none());
+    }
+
+    #[test]
+    fn escaped_separators() {
+        assert_eq!(split_layers("/a\\:b:/c"), ["/a:b", "/c"]);
+        assert_eq!(split_layers("/a::/d"), ["/a", "", "/d"]);
+        let o = super_options("lowerdir=/x\\,y,upperdir=/u\\040v");
+        assert_eq!(o[0], ("lowerdir".into(), Some("/x,y".into())));
+        assert_eq!(o[1], ("upperdir".into(), Some("/u v".into())));
+    }
+}
