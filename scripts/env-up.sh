@@ -88,10 +88,16 @@ TOML
 fi
 
 # --- dockerd ----------------------------------------------------------------
+# Runtimes: syscont-runc under test, and syscont-runc-nonotify, the same
+# system container without the supervisor (the tests' reference for what
+# the kernel itself answers in a user-namespaced container).
 DOCKERD_PID="$SYSCONT_TEST_RUN/dockerd.pid"
 DAEMON_JSON="$SYSCONT_TEST_RUN/daemon.json"
 want_json="$(jq -n --arg path "$RUNTIME" --arg sd "$SYSCONT_TEST_STATE_DIR" --arg dd "$SYSCONT_TEST_SYSCONT_DATA" \
-    '{runtimes: {"syscont-runc": {path: $path, runtimeArgs: ["--syscont-state-dir", $sd, "--syscont-data-dir", $dd]}}}')"
+    '{runtimes: {
+        "syscont-runc": {path: $path, runtimeArgs: ["--syscont-state-dir", $sd, "--syscont-data-dir", $dd]},
+        "syscont-runc-nonotify": {path: $path, runtimeArgs: ["--syscont-state-dir", $sd, "--syscont-data-dir", $dd, "--syscont-intercept", "none"]}
+    }}')"
 if pid_alive "$DOCKERD_PID" "$DOCKERD" && [ "$(cat "$DAEMON_JSON" 2>/dev/null)" = "$want_json" ]; then
     log "dockerd already running (pid $(cat "$DOCKERD_PID"))"
 else

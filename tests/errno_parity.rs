@@ -1,6 +1,7 @@
 //! Opens that are not emulated (and writes to emulated files) get exactly
 //! what the kernel gives outside the filter: the same script runs under the
-//! runtime under test and under plain runc, same image, same user, and the
+//! runtime under test and under the reference (the same system container
+//! without the supervisor), same image, same user, and the
 //! outputs must be identical.
 
 mod common;
@@ -22,7 +23,7 @@ fn parity(user: Option<&str>) -> (Out, Out) {
     let diff = kv_diff(&ours.stdout, &base.stdout);
     assert!(
         diff.is_empty(),
-        "errno differs from plain runc:\n  {}\n--- {} ---\n{ours}\n--- runc ---\n{base}",
+        "errno differs from the reference:\n  {}\n--- {} ---\n{ours}\n--- reference ---\n{base}",
         diff.join("\n  "),
         env.runtime
     );
@@ -38,7 +39,7 @@ fn expect(base: &Out, case: &str, want: &str) {
     assert_eq!(
         kv.get(case).map(String::as_str),
         Some(want),
-        "case {case} under plain runc:\n{base}"
+        "case {case} under the reference:\n{base}"
     );
 }
 

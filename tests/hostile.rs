@@ -19,7 +19,7 @@ fn bad_pointers_and_strings_get_the_kernels_errno() {
         .hostile()
         .sh(BAD_INPUT)
         .ok();
-    // Everything but the one emulated success must match plain runc exactly.
+    // Everything but the one emulated success must match the reference (no supervisor) exactly.
     let strip = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("meminfo_4002 "))
@@ -29,7 +29,7 @@ fn bad_pointers_and_strings_get_the_kernels_errno() {
     let diff = kv_diff(&strip(&ours.stdout), &strip(&base.stdout));
     assert!(
         diff.is_empty(),
-        "differs from plain runc:\n  {}\n{ours}\n--- runc ---\n{base}",
+        "differs from the reference:\n  {}\n{ours}\n--- reference ---\n{base}",
         diff.join("\n  ")
     );
     let kv = kv_lines(&base.stdout);
@@ -48,7 +48,7 @@ fn bad_pointers_and_strings_get_the_kernels_errno() {
         assert_eq!(
             kv.get(case).map(String::as_str),
             Some(want),
-            "{case} under plain runc:\n{base}"
+            "{case} under the reference:\n{base}"
         );
     }
     // A 4002-byte spelling of /proc/meminfo is still /proc/meminfo.

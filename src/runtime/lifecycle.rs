@@ -64,7 +64,8 @@ pub struct CreateArgs<'a> {
     pub bundle: &'a Path,
     pub data_dir: &'a Path,
     pub ids: u32,
-    pub profile: &'a InterceptProfile,
+    /// The intercept profile; `None`: no supervisor (isolation only).
+    pub profile: Option<&'a InterceptProfile>,
     pub listener: &'a Path,
     pub subuid: &'a Path,
     pub subgid: &'a Path,
@@ -75,7 +76,7 @@ pub struct CreateArgs<'a> {
 pub struct Created {
     pub ids: Ids,
     pub root: PathBuf,
-    pub merged: Merged,
+    pub merged: Option<Merged>,
     pub copied_rootfs: bool,
     pub mapped_binds: usize,
 }
@@ -196,7 +197,10 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
             .and_then(|l| l.get("cgroupsPath"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let merged = cfg.merge_seccomp(a.profile, a.listener)?;
+        let merged = match a.profile {
+            Some(p) => Some(cfg.merge_seccomp(p, a.listener)?),
+            None => None,
+        };
         if let Some(cp) = cgroups_path {
             let mounts = mountinfo::read_self().map_err(LifecycleError::Mounts)?;
             let dirs = cgroups::directories(&mounts, &cp)?;

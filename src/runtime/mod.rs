@@ -39,6 +39,10 @@ use std::path::PathBuf;
 
 use crate::agent_meta::agent_socket;
 
+/// `--syscont-intercept none`: no seccomp interception and no supervisor;
+/// the container keeps every isolation of a system container.
+pub const NO_INTERCEPT: &str = "none";
+
 /// Errors of preparing a call, before the engine runs.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -90,10 +94,16 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
             path: inv.syscont.state_dir.clone(),
             source,
         })?;
-    agent::probe(&state_dir)?;
-    let profile = match &inv.syscont.intercept {
-        Some(path) => intercept::InterceptProfile::load(path)?,
-        None => intercept::InterceptProfile::builtin()?,
+    // `--syscont-intercept none`: a system container without the supervisor.
+    let off = inv.syscont.intercept.as_deref() == Some(std::path::Path::new(NO_INTERCEPT));
+    let profile = if off {
+        None
+    } else {
+        agent::probe(&state_dir)?;
+        Some(match &inv.syscont.intercept {
+            Some(path) => intercept::InterceptProfile::load(path)?,
+            None => intercept::InterceptProfile::builtin()?,
+        })
     };
     let listener = agent_socket(&state_dir);
     let bundle_abs = std::path::absolute(bundle).map_err(|source| RuntimeError::StateDir {
@@ -110,17 +120,18 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
         bundle: &bundle_abs,
         data_dir: &data_dir,
         ids: inv.syscont.ids,
-        profile: &profile,
+        profile: profile.as_ref(),
         listener: &listener,
         subuid: std::path::Path::new(lifecycle::SUBUID),
         subgid: std::path::Path::new(lifecycle::SUBGID),
     })?;
-    let merged = &created.merged;
-    for s in &merged.skipped {
-        tracing::warn!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
-    }
-    if merged.metadata.orig.is_empty() {
-        tracing::warn!(bundle = %bundle.display(), "no syscall could be intercepted; the container runs without the supervisor");
+    if let Some(merged) = &created.merged {
+        for s in &merged.skipped {
+            tracing::warn!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
+        }
+        if merged.metadata.orig.is_empty() {
+            tracing::warn!(bundle = %bundle.display(), "no syscall could be intercepted; the container runs without the supervisor");
+        }
     }
     tracing::debug!(
         bundle = %bundle.display(),
@@ -130,7 +141,7 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
         rootfs = %created.root.display(),
         copied_rootfs = created.copied_rootfs,
         mapped_binds = created.mapped_binds,
-        intercepted = merged.metadata.orig.len(),
+        intercepted = created.merged.as_ref().map_or(0, |m| m.metadata.orig.len()),
         "config.json rewritten"
     );
     Ok(engine)

@@ -54,6 +54,8 @@ pub struct Env {
     pub state_dir: PathBuf,
     /// Docker runtime under test (`syscont-runc`, or `runc` for the baseline).
     pub runtime: String,
+    /// Docker runtime of the parity reference (see [`Env::run_baseline`]).
+    pub baseline: String,
 }
 
 impl Env {
@@ -114,6 +116,13 @@ fn check_env() -> Result<Env, String> {
             .map(PathBuf::from)
             .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
         runtime: std::env::var("SYSCONT_TEST_RUNTIME").unwrap_or_else(|_| "syscont-runc".into()),
+        baseline: String::new(),
+    };
+    let mut env = env;
+    env.baseline = if env.is_syscont() {
+        "syscont-runc-nonotify".into()
+    } else {
+        "runc".into()
     };
     let v = raw_docker(
         &env.docker_host,
@@ -127,11 +136,13 @@ fn check_env() -> Result<Env, String> {
             v.stderr.trim()
         ));
     }
-    if !v.stdout.contains(&format!("\"{}\"", env.runtime)) {
-        return Err(format!(
-            "dockerd on {} has no runtime named {}",
-            env.docker_host, env.runtime
-        ));
+    for rt in [&env.runtime, &env.baseline] {
+        if !v.stdout.contains(&format!("\"{rt}\"")) {
+            return Err(format!(
+                "dockerd on {} has no runtime named {rt}",
+                env.docker_host
+            ));
+        }
     }
     for image in [BUSYBOX, BOOKWORM] {
         let i = raw_docker(
@@ -329,9 +340,12 @@ impl Env {
         Run::new(self, &self.runtime, image)
     }
 
-    /// A `docker run` of IMAGE under plain runc (the reference for parity).
+    /// A `docker run` of IMAGE under the reference for parity: the same
+    /// system container without the supervisor (`syscont-runc-nonotify`:
+    /// same user namespace, same mounts, no seccomp interception) when
+    /// syscont is under test, else plain runc.
     pub fn run_baseline(&self, image: &str) -> Run {
-        Run::new(self, "runc", image)
+        Run::new(self, &self.baseline, image)
     }
 }
 
