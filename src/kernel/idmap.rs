@@ -145,6 +145,26 @@ pub fn idmapped_tree(src: &Path, userns: &OwnedFd, recursive: bool) -> Result<Ow
     Ok(tree)
 }
 
+/// A detached copy of the mount at `src` (not its submounts), unmapped:
+/// the same file system shown at a second place once attached.
+pub fn clone_tree(src: &Path) -> Result<OwnedFd> {
+    let c = cstr(src)?;
+    // SAFETY: c is a valid C string; flags are valid for open_tree.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if raw < 0 {
+        return Err(KernelError::last("open_tree"));
+    }
+    // SAFETY: open_tree returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
 /// Attach a detached tree (from [`idmapped_tree`]) on `target`.
 pub fn attach(tree: &OwnedFd, target: &Path) -> Result<()> {
     let t = cstr(target)?;

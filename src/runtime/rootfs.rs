@@ -8,7 +8,10 @@
 //!   layers seen through that mapping, and the mapping is detached again
 //!   (the overlay keeps its own clones). Files the container writes land
 //!   in the engine's upper layer owned as in a normal container, so the
-//!   engine's diff, cp and commit see the right owners. The overlay is
+//!   engine's diff, cp and commit see the right owners. The engine keeps
+//!   its own overlay of the same layers (it must see owners as on disk);
+//!   syscont's has its own work directory and the engine's is mounted
+//!   afresh at create so that it has nothing stale cached. The overlay is
 //!   created by host root; host root is mapped to one id above the
 //!   container's range in the layers' mapping so the overlay can create
 //!   its work files (the container's root can never produce that id).
@@ -224,6 +227,15 @@ impl Builder<'_> {
         ids: Ids,
         target: &Path,
     ) -> Result<(), RootfsError> {
+        // Our own work directory beside the engine's: an overlay empties
+        // its work directory when it is mounted, which would break the
+        // engine's own overlay of the same upper layer.
+        let mut ov = ov;
+        if let Some(w) = &ov.work {
+            let ours = w.with_file_name(OUR_WORKDIR);
+            mkdir(&ours, 0o700)?;
+            ov.work = Some(ours);
+        }
         let mut all: Vec<&Path> = ov.lower.iter().map(PathBuf::as_path).collect();
         all.extend(ov.upper.as_deref());
         all.extend(ov.work.as_deref());
@@ -259,6 +271,34 @@ impl Builder<'_> {
         // The overlay holds private clones of its layers.
         self.forget(&layers)?;
         made
+    }
+}
+
+/// Name of syscont's overlay work directory, made beside the engine's.
+pub const OUR_WORKDIR: &str = "syscont-work";
+
+/// Mount the engine's own overlay again, fresh, at `engine_root`.
+///
+/// The engine (dockerd) looked into its overlay before the create (mount
+/// points, /etc/hosts); an overlay caches what it has looked up, and would
+/// not see what the container later changes in those directories through
+/// its own overlay of the same upper layer (docker diff, docker cp). A
+/// fresh mount starts with nothing cached. A failure is logged: the
+/// container runs either way.
+fn refresh_engine_mount(id: &str, ov: &overlay::Overlay, engine_root: &Path) {
+    let fresh = overlay::Overlay {
+        lower: ov.lower.clone(),
+        upper: ov.upper.clone(),
+        work: ov.work.clone(),
+        options: ov.options.clone(),
+    };
+    if let Err(e) = idmap::detach(engine_root) {
+        tracing::warn!(container = %id, rootfs = %engine_root.display(), error = %e, "cannot refresh the engine's rootfs mount");
+        return;
+    }
+    if let Err(e) = overlay::mount(&fresh, engine_root) {
+        tracing::error!(container = %id, rootfs = %engine_root.display(), error = %e,
+            "the engine's rootfs mount could not be made again: the engine's cp and diff of this container will fail");
     }
 }
 
@@ -302,7 +342,10 @@ pub fn prepare(
                 if b.record.alive_paths.is_empty() {
                     b.record.alive_paths.push(engine_root.clone());
                 }
-                b.overlay(&dir, ov, ids, &target).map_err(Some)
+                let engine_ov = ov.clone();
+                b.overlay(&dir, ov, ids, &target)
+                    .map(|()| refresh_engine_mount(id, &engine_ov, &engine_root))
+                    .map_err(Some)
             }
             None => {
                 b.record.alive_paths = vec![engine_root.clone()];

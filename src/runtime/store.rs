@@ -203,17 +203,36 @@ impl Store {
         std::fs::rename(&tmp, &p).map_err(io(&p))
     }
 
-    /// Undo every mount recorded for `id` (the directory stays).
+    /// Undo every mount recorded for `id` (the directory stays). A mount
+    /// recorded outside the directory (the overlay shown again over the
+    /// engine's own rootfs mount) is undone only while the top mount there
+    /// is still ours: the engine's own mount underneath is the engine's.
     pub fn teardown(&self, id: &str) -> Result<(), StoreError> {
         let Some(mut r) = self.load(id)? else {
             return Ok(());
         };
         let dir = self.dir(id)?;
-        detach_all(&r.mounts);
+        let marker = dir.to_string_lossy().into_owned();
+        for m in r.mounts.iter().rev() {
+            if m.starts_with(&dir) {
+                let _ = idmap::detach(m);
+            } else if let Ok(table) = mountinfo::read_self() {
+                let ours = mountinfo::mounted_at(&table, m)
+                    .is_some_and(|e| e.super_options.contains(&marker));
+                if ours {
+                    let _ = idmap::detach(m);
+                }
+            }
+        }
         // Anything else left mounted under the directory (a crash between
-        // a mount and its record) goes too.
-        let leftovers = mounted_under(&dir);
-        detach_all(&leftovers);
+        // a mount and its record, or stacked mounts) goes too.
+        for _ in 0..8 {
+            let leftovers = mounted_under(&dir);
+            if leftovers.is_empty() {
+                break;
+            }
+            detach_all(&leftovers);
+        }
         r.mounts.clear();
         self.save(&r)?;
         if let Some(p) = mounted_under(&dir).into_iter().next() {
@@ -307,12 +326,7 @@ impl Store {
 
 fn detach_all(mounts: &[PathBuf]) {
     for m in mounts.iter().rev() {
-        // Stacked mounts on one point: detach until nothing is left there.
-        for _ in 0..8 {
-            if idmap::detach(m).is_err() {
-                break;
-            }
-        }
+        let _ = idmap::detach(m);
     }
 }
 

@@ -118,6 +118,24 @@ const OWN_NAMESPACES: [(&str, &str); 5] = [
     ("uts", "--uts=host"),
 ];
 
+/// Whether the namespace file at `path` is this process's (the host's)
+/// namespace of type `t`.
+fn is_host_namespace(t: &str, path: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = match t {
+        "network" => "net",
+        "mount" => "mnt",
+        other => other,
+    };
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata(format!("/proc/self/ns/{own}")),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// True if syscont has already rewritten this spec.
 pub fn rewritten(root: &Map<String, Value>) -> bool {
     root.get("annotations")
@@ -149,6 +167,11 @@ pub fn check(root: &Map<String, Value>) -> Result<(), SystemError> {
             }
             Some(n) => {
                 if let Some(p) = n.get("path").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                    if is_host_namespace(t, p) {
+                        return Err(SystemError::Refused(format!(
+                            "a system container needs its own {t} namespace; this one joins the host's ({flag}), which its root could then act on"
+                        )));
+                    }
                     return Err(SystemError::Refused(format!(
                         "a system container cannot join another {t} namespace ({p}; e.g. --{t}=container:...): it belongs to another user namespace"
                     )));

@@ -36,6 +36,9 @@ pub const CPUSET: &str = "0";
 pub const FIXTURES: &str = "/fixtures";
 /// Where the hostile helper appears inside a container.
 pub const HOSTILE: &str = "/usr/local/bin/hostile";
+/// Where [`Run::breakout`] puts the breakout helper.
+#[allow(dead_code)]
+pub const BREAKOUT: &str = "/usr/local/bin/breakout";
 
 const DEFAULT_DOCKER_HOST: &str = "unix:///run/syscont-test/docker.sock";
 const DEFAULT_STATE_DIR: &str = "/run/syscont-test/supervisor";
@@ -340,6 +343,12 @@ impl Env {
         Run::new(self, &self.runtime, image)
     }
 
+    /// A `docker run` of IMAGE under plain runc (no user namespace).
+    #[allow(dead_code)]
+    pub fn run_plain_runc(&self, image: &str) -> Run {
+        Run::new(self, "runc", image)
+    }
+
     /// A `docker run` of IMAGE under the reference for parity: the same
     /// system container without the supervisor (`syscont-runc-nonotify`:
     /// same user namespace, same mounts, no seccomp interception) when
@@ -399,6 +408,14 @@ impl Run {
             .opt(&format!("{}:{FIXTURES}:ro", src.display()))
     }
 
+    /// Mount the breakout helper read-only at [`BREAKOUT`].
+    #[allow(dead_code)]
+    pub fn breakout(self) -> Run {
+        let bin = breakout_bin();
+        self.opt("-v")
+            .opt(&format!("{}:{BREAKOUT}:ro", bin.display()))
+    }
+
     /// Mount the hostile helper read-only at [`HOSTILE`].
     pub fn hostile(self) -> Run {
         let bin = hostile_bin();
@@ -447,17 +464,21 @@ impl Run {
 
     /// Start a detached container running CMD; removed when dropped.
     pub fn start(&self, cmd: &[&str]) -> Container {
+        let _slot = Slot::take();
+        self.start_unlimited(cmd)
+    }
+
+    /// [`Run::start`] without waiting for a [`Slot`] (for tests whose point
+    /// is many creates at once).
+    pub fn start_unlimited(&self, cmd: &[&str]) -> Container {
         let mut a = self.base_args(true);
         a.extend(cmd.iter().map(|s| s.to_string()));
-        let out = {
-            let _slot = Slot::take();
-            run_cmd(
-                Command::new("docker")
-                    .env("DOCKER_HOST", &self.docker_host)
-                    .args(&a),
-                self.timeout,
-            )
-        };
+        let out = run_cmd(
+            Command::new("docker")
+                .env("DOCKER_HOST", &self.docker_host)
+                .args(&a),
+            self.timeout,
+        );
         assert_eq!(out.status, 0, "docker run -d failed:\n{out}");
         Container {
             docker_host: self.docker_host.clone(),
@@ -492,6 +513,24 @@ impl Container {
 
     pub fn sh(&self, script: &str) -> Out {
         self.exec(&["sh", "-c", script])
+    }
+
+    /// `docker inspect -f FORMAT ID`, trimmed.
+    #[allow(dead_code)]
+    pub fn inspect(&self, format: &str) -> String {
+        self.docker(&["inspect", "-f", format, &self.id])
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The host pid of the container's main process.
+    #[allow(dead_code)]
+    pub fn host_pid(&self) -> u32 {
+        self.inspect("{{.State.Pid}}")
+            .parse()
+            .expect("a running container's pid")
     }
 
     /// `docker wait`: the exit code of the main process, within TIMEOUT.
@@ -568,26 +607,43 @@ pub fn assert_supervisor_serving(env: &Env) {
 /// `tests/hostile/hostile.c`, compiled once (static) per test binary.
 pub fn hostile_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/hostile.c");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
-        std::fs::create_dir_all(&dir).expect("mkdir for hostile");
-        // Compile under a per-process name, then rename: a binary that a
-        // container still has bind-mounted is never rewritten in place.
-        let tmp = dir.join(format!("hostile.{}", std::process::id()));
-        let bin = dir.join("hostile");
-        run_cmd(
-            Command::new("gcc")
-                .args(["-static", "-O2", "-pthread", "-Wall", "-Werror", "-o"])
-                .arg(&tmp)
-                .arg(&src),
-            DEFAULT_TIMEOUT,
-        )
-        .ok();
-        std::fs::rename(&tmp, &bin).expect("rename the hostile helper into place");
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| c_helper("hostile")).clone()
+}
+
+/// The static breakout helper (`tests/hostile/breakout.c`), built once.
+#[allow(dead_code)] // not every test binary uses it
+pub fn breakout_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| c_helper("breakout")).clone()
+}
+
+/// Build `tests/hostile/NAME.c` as a static binary.
+fn c_helper(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/hostile/{name}.c"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+    std::fs::create_dir_all(&dir).expect("mkdir for the C helpers");
+    // Compile under a per-process name, then rename: a binary that a
+    // container still has bind-mounted is never rewritten in place.
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let bin = dir.join(name);
+    run_cmd(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-pthread", "-Wall", "-Werror", "-o"])
+            .arg(&tmp)
+            .arg(&src),
+        DEFAULT_TIMEOUT,
+    )
+    .ok();
+    std::fs::rename(&tmp, &bin).expect("rename the C helper into place");
+    bin
+}
+
+/// syscont-runc's data directory of the test daemons.
+#[allow(dead_code)]
+pub fn syscont_data_dir() -> PathBuf {
+    std::env::var_os("SYSCONT_TEST_SYSCONT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/lib/syscont-test/syscont".into())
 }
 
 // ---------------------------------------------------------------------------
@@ -672,6 +728,8 @@ impl Bundle {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_syscont-runc"));
                 c.arg("--syscont-state-dir")
                     .arg(state_dir)
+                    .arg("--syscont-data-dir")
+                    .arg(syscont_data_dir())
                     .arg("--root")
                     .arg(self.runc_root());
                 c
