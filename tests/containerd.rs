@@ -21,7 +21,9 @@ fn socket() -> String {
 
 fn ctr(args: &[&str]) -> Out {
     run_cmd(
-        Command::new("ctr").args(["-a", &socket(), "-n", NS]).args(args),
+        Command::new("ctr")
+            .args(["-a", &socket(), "-n", NS])
+            .args(args),
         Duration::from_secs(120),
     )
 }
@@ -63,15 +65,25 @@ fn ctr_run_starts_a_system_container() {
     ])
     .ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    let map: Vec<u64> = lines[0].split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let map: Vec<u64> = lines[0]
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!(map[0], 0);
     assert!(map[1] >= 65536 && map[2] == 65536, "{out}");
-    assert_eq!(lines[1], "0", "image files owned by the container's root:\n{out}");
+    assert_eq!(
+        lines[1], "0",
+        "image files owned by the container's root:\n{out}"
+    );
     // The supervisor serves it: uptime counts from the container's start.
     let up: f64 = lines[2].split_whitespace().next().unwrap().parse().unwrap();
     assert!(up < 30.0, "uptime not the container's:\n{out}");
     let host = std::fs::read_to_string("/proc/self/status").unwrap();
-    let bnd = host.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap().trim();
+    let bnd = host
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
     assert!(lines[3].ends_with(bnd), "{out}");
     // --rm removed the container: its host state goes too.
     let dir = syscont_data_dir().join("containers").join(&id);
@@ -94,8 +106,28 @@ fn ctr_task_lifecycle_keeps_state_until_the_container_is_removed() {
     let _ = ctr(&["task", "kill", "-s", "KILL", &id]);
     let _ = ctr(&["task", "delete", &id]);
     let _ = ctr(&["container", "rm", &id]);
-    ctr(&["run", "-d", "--runc-binary", runtime(), IMAGE, &id, "sleep", "1000"]).ok();
-    let exec = ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "cat /proc/self/uid_map; echo kept > /root/f"]).ok();
+    ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        runtime(),
+        IMAGE,
+        &id,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let exec = ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; echo kept > /root/f",
+    ])
+    .ok();
     let first = exec.stdout.clone();
     let dir = syscont_data_dir().join("containers").join(&id);
     assert!(dir.exists());
@@ -104,10 +136,23 @@ fn ctr_task_lifecycle_keeps_state_until_the_container_is_removed() {
     while ctr(&["task", "delete", &id]).status != 0 && t.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(dir.exists(), "state dropped while the container still exists");
+    assert!(
+        dir.exists(),
+        "state dropped while the container still exists"
+    );
     // A new task of the same container: same ids, same files.
     ctr(&["task", "start", "-d", &id]).ok();
-    let again = ctr(&["task", "exec", "--exec-id", "e2", &id, "sh", "-c", "cat /proc/self/uid_map; cat /root/f"]).ok();
+    let again = ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e2",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; cat /root/f",
+    ])
+    .ok();
     assert_eq!(again.stdout, format!("{first}kept\n"));
     ctr(&["task", "kill", "-s", "KILL", &id]).ok();
     let t = Instant::now();

@@ -107,3 +107,104 @@ fn create_without_supervisor_fails_with_one_clear_line_and_leaves_nothing() {
         );
     }
 }
+
+/// A plain rootfs directory is bound ID-mapped: its files (owned by host
+/// root) belong to the container's root, and what the container writes
+/// lands on disk unshifted.
+#[test]
+fn bundle_rootfs_directory_is_id_mapped() {
+    let env = require_env!(supervisor);
+    let b = Bundle::busybox(
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; stat -c %u /bin/busybox; echo w > /tmp/written",
+        ],
+        None,
+    );
+    let cfg = b.dir.path().join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["root"]["readonly"] = false.into();
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = b.run(&Engine::Syscont(&env.state_dir)).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 65536,
+        "{out}"
+    );
+    assert_eq!(lines[1], "0", "{out}");
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(b.dir.path().join("rootfs/tmp/written")).unwrap();
+    assert_eq!(md.uid(), 0, "written file on disk");
+}
+
+/// Where the file system cannot ID-map (here: a rootfs inside an overlay,
+/// which cannot be ID-mapped), the runtime falls back to a chowned copy,
+/// says so in its log, and the container still runs as its own root.
+#[test]
+fn rootfs_that_cannot_be_id_mapped_falls_back_to_a_chowned_copy() {
+    let env = require_env!(supervisor);
+    let b = Bundle::busybox(
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; stat -c %u /bin/busybox; echo w > /tmp/written && echo wrote",
+        ],
+        None,
+    );
+    // Put the rootfs inside an overlay mount.
+    let ovl = tempfile::Builder::new()
+        .prefix("syscont-ovl")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir(ovl.path().join(d)).unwrap();
+    }
+    let moved = ovl.path().join("lower/rootfs");
+    std::fs::rename(b.dir.path().join("rootfs"), &moved).unwrap();
+    let p = |d: &str| ovl.path().join(d).display().to_string();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        p("lower"),
+        p("upper"),
+        p("work")
+    );
+    run_cmd(
+        std::process::Command::new("mount").args([
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &opts,
+            &p("merged"),
+        ]),
+        std::time::Duration::from_secs(30),
+    )
+    .ok();
+    let cfg = b.dir.path().join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["root"]["path"] = format!("{}/rootfs", p("merged")).into();
+    v["root"]["readonly"] = false.into();
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = b.run(&Engine::Syscont(&env.state_dir));
+    let _ = std::process::Command::new("umount")
+        .arg(p("merged"))
+        .status();
+    let out = out.ok();
+    assert!(
+        out.stderr.contains("chowned copy"),
+        "no word of the fallback:\n{out}"
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[1], "0",
+        "copied files owned by the container's root:\n{out}"
+    );
+    assert_eq!(lines[2], "wrote", "{out}");
+}
