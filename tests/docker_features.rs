@@ -174,6 +174,10 @@ fn restart_policy_and_stop_start_keep_the_container() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(c.inspect("{{.RestartCount}}"), "2");
+    let t = Instant::now();
+    while c.inspect("{{.State.Status}}") != "running" && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let logs = c.docker(&["logs", &c.id]).ok().stdout;
     let maps: std::collections::BTreeSet<&str> = logs.lines().collect();
     assert_eq!(

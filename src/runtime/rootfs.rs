@@ -162,6 +162,11 @@ fn overlay_layers(
     let mut ov = overlay::Overlay::default();
     for (k, v) in mountinfo::super_options(&m.super_options) {
         match (k.as_str(), v) {
+            // Layers given one by one (`lowerdir+`, as syscont itself mounts).
+            ("lowerdir+", Some(v)) => ov.lower.push(abs(&v)?),
+            ("datadir+", Some(_)) => {
+                return Err(bad("data-only lower layers are not supported".into()));
+            }
             ("lowerdir", Some(v)) => {
                 let layers = mountinfo::split_layers(&v);
                 if layers.iter().any(|l| l.is_empty()) {

@@ -410,8 +410,8 @@ mod tests {
             .unwrap()
             .iter_mut()
             .find(|n| n["type"] == "network")
-            .unwrap()["path"] = json!("/proc/42/ns/net");
-        assert!(refused(&c).contains("/proc/42/ns/net"));
+            .unwrap()["path"] = json!("/run/netns/syscont-other");
+        assert!(refused(&c).contains("/run/netns/syscont-other"));
         let mut c = docker();
         c["linux"]["namespaces"]
             .as_array_mut()
