@@ -21,15 +21,14 @@
 
 use crate::kernel::arch::Sys;
 use crate::kernel::memfd;
-use crate::kernel::proc::{link_target, ns_ids};
+use crate::kernel::proc::link_target;
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, file_stat, fs_magic, join, lexical_candidate, mentions_self, open_base, rewrite_self,
-    stat_path, Base, FileId, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
-    RESOLVE_NO_SYMLINKS,
+    file_stat, fs_magic, join, lexical_candidate, mentions_self, stat_path, Base, FileId,
+    RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
-use super::{Action, Ctx};
+use super::{setid, walkable_path, Action, Ctx};
 
 /// `PATH_MAX` less the NUL.
 const PATH_MAX: usize = 4095;
@@ -139,6 +138,15 @@ fn walk_start(a: &OpenArgs, absolute: bool) -> (Base, u64) {
 }
 
 pub fn handle(ctx: &mut Ctx<'_>) -> Action {
+    // An open that would create a set-id file on an ID-mapped mount is
+    // refused before anything else (a cheap test of flags and mode lets
+    // every other open through at once).
+    if let Some(refused) = setid::open_gate(ctx) {
+        return refused;
+    }
+    let Some(source) = ctx.source else {
+        return Action::Continue;
+    };
     let Some(a) = args(ctx) else {
         return Action::Continue;
     };
@@ -191,7 +199,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         None => return Action::Continue,
     };
     ctx.buf.clear();
-    if let Err(e) = ctx.source.render(file, ctx.buf) {
+    if let Err(e) = source.render(file, ctx.buf) {
         tracing::warn!(file = file.name(), error = %e, "render failed; letting the kernel answer");
         return Action::Continue;
     }
@@ -223,23 +231,13 @@ fn resolve_file(
     resolve: u64,
 ) -> Option<crate::emulate::EmulatedFile> {
     let pid = ctx.notif.pid;
-    let rewritten = if mentions_self(path) {
-        // `self` and `thread-self` are symlinks: a caller that refuses
-        // symlinks gets the kernel's ELOOP, not a rewritten path.
-        if resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
-            return None;
-        }
-        let first = path.split(|&b| b == b'/').next().unwrap_or_default();
-        let starts_at_proc_root = !absolute && (first == b"self" || first == b"thread-self") && {
-            let id = file_id(&open_base(pid, base).ok()?).ok()?;
-            id.fs_magic == PROC_MAGIC && id.ino == 1
-        };
-        let ids = ns_ids(pid).ok()?;
-        rewrite_self(path, starts_at_proc_root, ids.tgid, ids.tid)
-    } else {
-        None
-    };
-    let path = rewritten.as_deref().unwrap_or(path);
+    // `self` and `thread-self` are symlinks: a caller that refuses
+    // symlinks gets the kernel's ELOOP, not a rewritten path.
+    if mentions_self(path) && resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
+        return None;
+    }
+    let rewritten = walkable_path(pid, base, path, absolute, resolve).ok()?;
+    let path = &rewritten[..];
     // Fast path: a file already identified in this container is recognised
     // by one stat through the caller's /proc/<pid> links. Paths with `..`
     // (which the supervisor's walk could take above the caller's root) and
