@@ -497,6 +497,24 @@ mod tests {
     }
 
     #[test]
+    fn mount_ids_are_those_of_mountinfo() {
+        // The mount id statx gives is the first field of mountinfo.
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let proc_id: u64 = table
+            .lines()
+            .rev()
+            .find(|l| l.split(' ').nth(4) == Some("/proc"))
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap();
+        let st = mount_stat(&open_path("/proc/self").unwrap()).unwrap();
+        assert_eq!(st.mnt_id, proc_id);
+        assert!(st.is_dir() && !st.is_regular());
+        let st = mount_stat(&open_path("/proc/meminfo").unwrap()).unwrap();
+        assert_eq!(st.mnt_id, proc_id);
+        assert!(st.is_regular());
+    }
+
+    #[test]
     fn identify_own_meminfo_by_every_spelling() {
         let me = std::process::id();
         let want = file_id(&open_path("/proc/meminfo").unwrap()).unwrap();
