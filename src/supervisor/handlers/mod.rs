@@ -1,7 +1,9 @@
 //! Handlers of trapped syscalls: each decides what a container process gets
 //! for one call. They never block on another container and never panic;
 //! anything unexpected becomes "let the kernel answer" (`Continue`), which
-//! gives the caller exactly what it would have had without the filter.
+//! gives the caller exactly what it would have had without the filter —
+//! except in the set-id policy ([`setid`]), where what cannot be judged is
+//! refused (`EPERM`).
 
 pub mod lseek;
 pub mod open;

@@ -12,6 +12,11 @@
 //! reject, …). Opens for writing, `O_PATH`, `O_DIRECTORY`, `O_EXCL` and
 //! `O_TRUNC` opens also go to the kernel: procfs answers them itself.
 //!
+//! Before any of this, an open that would create a set-id file (`O_CREAT`
+//! or `O_TMPFILE` with `S_ISUID` or `S_ISGID` in the mode) goes through the
+//! set-id gate of [`super::setid`]; for every other open that is a test of
+//! two arguments.
+//!
 //! Known limits (documented in `docs/limitations.md`): a symlink outside
 //! `/proc` and `/sys` that points into them (`ln -s /proc /tmp/p`) is not
 //! followed by the lexical test, so such an open reads the real file; and
@@ -32,8 +37,10 @@ use super::{setid, walkable_path, Action, Ctx};
 
 /// `PATH_MAX` less the NUL.
 const PATH_MAX: usize = 4095;
-/// `sizeof(struct open_how)` of the first version.
+/// `sizeof(struct open_how)` of the first version, and the largest the
+/// kernel accepts (a page).
 const OPEN_HOW_SIZE_VER0: u64 = 24;
+const OPEN_HOW_SIZE_MAX: u64 = 4096;
 /// The kernel's `VALID_OPEN_FLAGS` (openat2 rejects any other bit).
 const VALID_OPEN_FLAGS: u64 = (libc::O_ACCMODE
     | libc::O_CREAT
@@ -58,6 +65,41 @@ const RESOLVE_CACHED: u64 = 0x20;
 /// Every `RESOLVE_*` flag the kernel knows.
 const VALID_RESOLVE_FLAGS: u64 = 0x3f;
 
+/// The first version of `struct open_how`, as `openat2` was given it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
+/// Read an `openat2`'s `open_how` (its first version's fields), once for
+/// the whole handler; `None` where the kernel fails the call on the struct
+/// itself: a size below the first version's or above a page (`EINVAL`,
+/// `E2BIG`), an unreadable struct (`EFAULT`). A larger struct is accepted
+/// by the kernel only with a zero tail, so the first fields are what it
+/// would use.
+fn read_open_how(ctx: &Ctx<'_>) -> Option<OpenHow> {
+    let size = ctx.notif.args[3];
+    if ctx.sys != Sys::Openat2 || !(OPEN_HOW_SIZE_VER0..=OPEN_HOW_SIZE_MAX).contains(&size) {
+        return None;
+    }
+    let mut how = [0u8; 24];
+    if !read_exact(ctx.notif.pid, ctx.notif.args[2], &mut how).ok()? {
+        return None;
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&how[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    Some(OpenHow {
+        flags: word(0),
+        mode: word(1),
+        resolve: word(2),
+    })
+}
+
 /// The arguments of any of the three calls, normalised.
 #[derive(Debug, Clone, Copy)]
 struct OpenArgs {
@@ -67,7 +109,7 @@ struct OpenArgs {
     resolve: u64,
 }
 
-fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
+fn args(ctx: &Ctx<'_>, how: Option<OpenHow>) -> Option<OpenArgs> {
     let a = ctx.notif.args;
     match ctx.sys {
         Sys::Open => Some(OpenArgs {
@@ -89,16 +131,11 @@ fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
             if a[3] != OPEN_HOW_SIZE_VER0 {
                 return None;
             }
-            let mut how = [0u8; 24];
-            if !read_exact(ctx.notif.pid, a[2], &mut how).ok()? {
-                return None;
-            }
-            let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&how[i * 8..i * 8 + 8]);
-                u64::from_ne_bytes(w)
-            };
-            let (flags, mode, resolve) = (word(0), word(1), word(2));
+            let OpenHow {
+                flags,
+                mode,
+                resolve,
+            } = how?;
             // openat2 rejects what open(2) ignores: let the kernel say so.
             let creates = flags & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0;
             if flags & !VALID_OPEN_FLAGS != 0
@@ -141,13 +178,14 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     // An open that would create a set-id file on an ID-mapped mount is
     // refused before anything else (a cheap test of flags and mode lets
     // every other open through at once).
-    if let Some(refused) = setid::open_gate(ctx) {
+    let how = read_open_how(ctx);
+    if let Some(refused) = setid::open_gate(ctx, how) {
         return refused;
     }
     let Some(source) = ctx.source else {
         return Action::Continue;
     };
-    let Some(a) = args(ctx) else {
+    let Some(a) = args(ctx, how) else {
         return Action::Continue;
     };
     let flags = a.flags as i32;

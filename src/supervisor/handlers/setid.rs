@@ -29,12 +29,13 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::kernel::arch::Sys;
-use crate::kernel::procmem::{read_cstring, read_exact, CString};
+use crate::kernel::procmem::{read_cstring, CString};
 use crate::kernel::resolve::{
     open_base, Base, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS,
 };
 use crate::supervisor::setid::{Object, Verdict, CAPABILITY_XATTR, SETID_BITS};
 
+use super::open::OpenHow;
 use super::{walkable_path, Action, Ctx};
 
 /// `PATH_MAX` less the NUL.
@@ -48,10 +49,6 @@ const AT_EMPTY_PATH: u64 = 0x1000;
 const O_TMPFILE_BIT: u64 = (libc::O_TMPFILE & !libc::O_DIRECTORY) as u32 as u64;
 /// `RESOLVE_CACHED`: only a hint for io_uring; the walk ignores it.
 const RESOLVE_CACHED: u64 = 0x20;
-/// `sizeof(struct open_how)` of the first version, and the largest the
-/// kernel accepts (a page).
-const OPEN_HOW_SIZE_VER0: u64 = 24;
-const OPEN_HOW_SIZE_MAX: u64 = 4096;
 
 /// Where the call's file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,31 +252,9 @@ fn fd_target(fd: u64) -> Option<Target> {
     (fd >= 0).then_some(Target::Fd(Base::Fd(fd)))
 }
 
-/// The `open_how` fields of an `openat2`; `None` where the kernel refuses
-/// the struct itself (`EFAULT`, `EINVAL`, `E2BIG` for a size it rejects).
-fn open_how(ctx: &Ctx<'_>) -> Option<(u64, u64, u64)> {
-    let size = ctx.notif.args[3];
-    if !(OPEN_HOW_SIZE_VER0..=OPEN_HOW_SIZE_MAX).contains(&size) {
-        return None;
-    }
-    // A larger struct is accepted when its tail is zero; a non-zero tail
-    // makes the kernel fail the call, so reading the first version is
-    // enough to judge.
-    let mut how = [0u8; 24];
-    if !read_exact(ctx.notif.pid, ctx.notif.args[2], &mut how).ok()? {
-        return None;
-    }
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&how[i * 8..i * 8 + 8]);
-        u64::from_ne_bytes(w)
-    };
-    Some((word(0), word(1), word(2)))
-}
-
 /// The set-id attempt of an open, if it can create a set-id file: a cheap
 /// test of the flags and mode first (most opens stop there).
-fn open_request(ctx: &Ctx<'_>) -> Option<Request> {
+fn open_request(ctx: &Ctx<'_>, how: Option<OpenHow>) -> Option<Request> {
     let a = ctx.notif.args;
     let fdcwd = libc::AT_FDCWD as u32 as u64;
     let creates = |flags: u64| flags & (libc::O_CREAT as u64 | O_TMPFILE_BIT) != 0;
@@ -287,7 +262,11 @@ fn open_request(ctx: &Ctx<'_>) -> Option<Request> {
         Sys::Open if creates(a[1]) && a[2] & SETID_BITS != 0 => (fdcwd, a[0], a[1], 0),
         Sys::Openat if creates(a[2]) && a[3] & SETID_BITS != 0 => (a[0], a[1], a[2], 0),
         Sys::Openat2 => {
-            let (flags, mode, resolve) = open_how(ctx)?;
+            let OpenHow {
+                flags,
+                mode,
+                resolve,
+            } = how?;
             // openat2 refuses a mode with other bits, and a mode without a
             // creation (EINVAL): nothing is created then.
             if !creates(flags) || mode & SETID_BITS == 0 || mode & !0o7777 != 0 {
@@ -483,10 +462,11 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     }
 }
 
-/// The set-id gate of `open`, `openat` and `openat2`, before anything else
-/// of theirs: `Some(EPERM)` refuses the call, `None` lets the open go on.
-pub fn open_gate(ctx: &mut Ctx<'_>) -> Option<Action> {
-    let req = open_request(ctx)?;
+/// The set-id gate of `open`, `openat` and `openat2` (given the `openat2`'s
+/// `open_how`, read once by the open handler), before anything else of
+/// theirs: `Some(EPERM)` refuses the call, `None` lets the open go on.
+pub fn open_gate(ctx: &mut Ctx<'_>, how: Option<OpenHow>) -> Option<Action> {
+    let req = open_request(ctx, how)?;
     match judge(ctx, &req) {
         Verdict::Allow => None,
         Verdict::Refuse => Some(Action::Errno(libc::EPERM)),
