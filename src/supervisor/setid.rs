@@ -318,11 +318,6 @@ impl Scope {
         }
     }
 
-    /// The root file system (for tests and logs).
-    pub fn rootfs(&self) -> Option<&RootFs> {
-        self.rootfs.as_ref()
-    }
-
     /// The line of mount `id` as the caller sees it, else as the
     /// container's init does.
     fn lookup(&self, pid: u32, caller_table: &mut Option<Vec<u8>>, id: u64) -> Option<Mount> {
