@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut server = Server::new(&args.state_dir)?;
+    server.set_data_dir(&args.data_dir);
     if !args.no_subid_setup {
         for f in [lifecycle::SUBUID, lifecycle::SUBGID] {
             match idrange::ensure_pool_entry(Path::new(f), "syscont", idrange::SETUP_POOL_IDS) {

@@ -15,6 +15,8 @@ pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// `AUDIT_ARCH_AARCH64`.
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+/// `__X32_SYSCALL_BIT`.
+const X32_BIT: i32 = 0x4000_0000;
 
 /// The syscalls the supervisor knows how to handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,19 +27,41 @@ pub enum Sys {
     Sysinfo,
     Lseek,
     Llseek,
+    Chmod,
+    Fchmod,
+    Fchmodat,
+    Fchmodat2,
+    Creat,
+    Mknod,
+    Mknodat,
+    Setxattr,
+    Lsetxattr,
+    Fsetxattr,
+    Setxattrat,
     /// Anything else that reached the supervisor.
     Other,
 }
 
 impl Sys {
     /// Every handled syscall.
-    pub const ALL: [Sys; 7] = [
+    pub const ALL: [Sys; 18] = [
         Sys::Open,
         Sys::Openat,
         Sys::Openat2,
         Sys::Sysinfo,
         Sys::Lseek,
         Sys::Llseek,
+        Sys::Chmod,
+        Sys::Fchmod,
+        Sys::Fchmodat,
+        Sys::Fchmodat2,
+        Sys::Creat,
+        Sys::Mknod,
+        Sys::Mknodat,
+        Sys::Setxattr,
+        Sys::Lsetxattr,
+        Sys::Fsetxattr,
+        Sys::Setxattrat,
         Sys::Other,
     ];
 
@@ -50,6 +74,17 @@ impl Sys {
             Sys::Sysinfo => "sysinfo",
             Sys::Lseek => "lseek",
             Sys::Llseek => "_llseek",
+            Sys::Chmod => "chmod",
+            Sys::Fchmod => "fchmod",
+            Sys::Fchmodat => "fchmodat",
+            Sys::Fchmodat2 => "fchmodat2",
+            Sys::Creat => "creat",
+            Sys::Mknod => "mknod",
+            Sys::Mknodat => "mknodat",
+            Sys::Setxattr => "setxattr",
+            Sys::Lsetxattr => "lsetxattr",
+            Sys::Fsetxattr => "fsetxattr",
+            Sys::Setxattrat => "setxattrat",
             Sys::Other => "other",
         }
     }
@@ -57,6 +92,18 @@ impl Sys {
     /// Index in [`Sys::ALL`] (for counter arrays).
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The number of a call added after Linux 5.1, when every
+    /// architecture's table was unified (alpha aside): the same on x86_64,
+    /// i386, x32 (with its bit) and aarch64. Used where the host's
+    /// libseccomp is older than the call, while the runtime's may know it.
+    fn unified_nr(self) -> Option<i32> {
+        match self {
+            Sys::Fchmodat2 => Some(452),
+            Sys::Setxattrat => Some(463),
+            _ => None,
+        }
     }
 }
 
@@ -102,11 +149,16 @@ impl SyscallTable {
                 if sys == Sys::Other {
                     continue;
                 }
-                if let Ok(s) = ScmpSyscall::from_name_by_arch(sys.name(), arch) {
-                    let nr = i32::from(s);
-                    if nr >= 0 {
-                        map.insert((audit, nr), sys);
-                    }
+                let known = ScmpSyscall::from_name_by_arch(sys.name(), arch)
+                    .ok()
+                    .map(i32::from)
+                    .filter(|nr| *nr >= 0);
+                let nr = known.or_else(|| {
+                    let x32_bit = if arch == ScmpArch::X32 { X32_BIT } else { 0 };
+                    sys.unified_nr().map(|nr| nr | x32_bit)
+                });
+                if let Some(nr) = nr {
+                    map.insert((audit, nr), sys);
                 }
             }
         }
@@ -166,5 +218,22 @@ mod tests {
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 140), Sys::Llseek);
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 19), Sys::Lseek);
         assert_eq!(t.lookup(AUDIT_ARCH_I386, 257), Sys::Other);
+        // The set-id calls, on both ABIs (i386 numbers from its own table).
+        for (nr64, nr32, sys) in [
+            (90, 15, Sys::Chmod),
+            (91, 94, Sys::Fchmod),
+            (268, 306, Sys::Fchmodat),
+            (452, 452, Sys::Fchmodat2),
+            (85, 8, Sys::Creat),
+            (133, 14, Sys::Mknod),
+            (259, 297, Sys::Mknodat),
+            (188, 226, Sys::Setxattr),
+            (189, 227, Sys::Lsetxattr),
+            (190, 228, Sys::Fsetxattr),
+            (463, 463, Sys::Setxattrat),
+        ] {
+            assert_eq!(t.lookup(AUDIT_ARCH_X86_64, nr64), sys, "{}", sys.name());
+            assert_eq!(t.lookup(AUDIT_ARCH_I386, nr32), sys, "i386 {}", sys.name());
+        }
     }
 }

@@ -112,6 +112,58 @@ pub fn file_stat(fd: &OwnedFd) -> Result<FileStat> {
     })
 }
 
+/// Which mount a file we hold is on, and what kind of file it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MountStat {
+    /// The mount's id, as in the first field of `/proc/<pid>/mountinfo`.
+    pub mnt_id: u64,
+    /// `st_mode` (type and permission bits).
+    pub mode: u32,
+}
+
+impl MountStat {
+    /// A directory?
+    pub fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    /// A regular file?
+    pub fn is_regular(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// The mount (`statx` `STATX_MNT_ID`, Linux 5.8) and type of an fd we hold
+/// (an `O_PATH` fd from a walk, or through `/proc/<pid>/fd/N`, names the
+/// mount the process reached the file through).
+pub fn mount_stat(fd: &OwnedFd) -> Result<MountStat> {
+    // SAFETY: a zeroed statx is a valid out-parameter.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is valid, the empty path with AT_EMPTY_PATH names it, and
+    // stx is a valid out-parameter.
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_TYPE | libc::STATX_MODE | libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    if r != 0 {
+        return Err(KernelError::last("statx"));
+    }
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(KernelError::Invalid(
+            "statx gave no mount id (Linux 5.8 or later needed)".into(),
+        ));
+    }
+    Ok(MountStat {
+        mnt_id: stx.stx_mnt_id,
+        mode: u32::from(stx.stx_mode),
+    })
+}
+
 /// `(device, inode)` of the file at `path` (walked by the supervisor, so
 /// through `/proc/<pid>/root|cwd|fd/N` it lands in another process's tree).
 pub fn stat_path(path: &[u8], nofollow: bool) -> Result<(u64, u64)> {
@@ -442,6 +494,24 @@ mod tests {
         assert_eq!(rewrite_self(b"self/stat", true, 7, 9).unwrap(), b"7/stat");
         assert_eq!(rewrite_self(b"self/stat", false, 7, 9), None);
         assert_eq!(rewrite_self(b"/home/self/x", false, 7, 9), None);
+    }
+
+    #[test]
+    fn mount_ids_are_those_of_mountinfo() {
+        // The mount id statx gives is the first field of mountinfo.
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let proc_id: u64 = table
+            .lines()
+            .rev()
+            .find(|l| l.split(' ').nth(4) == Some("/proc"))
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap();
+        let st = mount_stat(&open_path("/proc/self").unwrap()).unwrap();
+        assert_eq!(st.mnt_id, proc_id);
+        assert!(st.is_dir() && !st.is_regular());
+        let st = mount_stat(&open_path("/proc/meminfo").unwrap()).unwrap();
+        assert_eq!(st.mnt_id, proc_id);
+        assert!(st.is_regular());
     }
 
     #[test]

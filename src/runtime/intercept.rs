@@ -273,7 +273,25 @@ mod tests {
         let names: Vec<&str> = p.names().into_iter().collect();
         assert_eq!(
             names,
-            ["_llseek", "lseek", "open", "openat", "openat2", "sysinfo"]
+            [
+                "_llseek",
+                "chmod",
+                "creat",
+                "fchmod",
+                "fchmodat",
+                "fchmodat2",
+                "fsetxattr",
+                "lseek",
+                "lsetxattr",
+                "mknod",
+                "mknodat",
+                "open",
+                "openat",
+                "openat2",
+                "setxattr",
+                "setxattrat",
+                "sysinfo"
+            ]
         );
         // lseek is trapped only on a rewind to 0.
         let lseek_notify: Vec<_> = p

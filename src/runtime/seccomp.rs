@@ -410,7 +410,28 @@ mod tests {
 
     const DOCKER: &str = include_str!("testdata/docker-config.orig.json");
     const SOCK: &str = "/run/syscont/agent.sock";
-    const OURS: [&str; 6] = ["_llseek", "lseek", "open", "openat", "openat2", "sysinfo"];
+    const OURS: [&str; 17] = [
+        "_llseek",
+        "chmod",
+        "creat",
+        "fchmod",
+        "fchmodat",
+        "fchmodat2",
+        "fsetxattr",
+        "lseek",
+        "lsetxattr",
+        "mknod",
+        "mknodat",
+        "open",
+        "openat",
+        "openat2",
+        "setxattr",
+        "setxattrat",
+        "sysinfo",
+    ];
+    /// NOTIFY and not-trapped rules of the built-in profile.
+    const NOTIFY_RULES: usize = 14;
+    const PASS_RULES: usize = 13;
 
     fn docker_linux() -> Map<String, Value> {
         let v: Value = serde_json::from_str(DOCKER).unwrap();
@@ -446,7 +467,14 @@ mod tests {
         assert!(!m.created && !m.undone);
         assert!(m.skipped.is_empty(), "{:?}", m.skipped);
         for n in OURS {
-            assert_eq!(m.metadata.orig_action(n), Some(OrigAction::Allow), "{n}");
+            // This Docker's profile predates fchmodat2 and setxattrat: its
+            // default action (EPERM) is theirs.
+            let want = if n == "fchmodat2" || n == "setxattrat" {
+                OrigAction::Errno { errno: 1 }
+            } else {
+                OrigAction::Allow
+            };
+            assert_eq!(m.metadata.orig_action(n), Some(want), "{n}");
         }
         let rs = rules(&linux);
         // NOTIFY rules first, then the pass rules, then Docker's (none emptied).
@@ -454,17 +482,27 @@ mod tests {
             .iter()
             .take_while(|r| r["action"] == "SCMP_ACT_NOTIFY")
             .collect();
-        assert_eq!(notify.len(), 5);
+        assert_eq!(notify.len(), NOTIFY_RULES);
         assert_eq!(names_of(notify[0]), ["openat2", "sysinfo"]);
-        let passes: Vec<_> = rs[5..]
+        let passes: Vec<_> = rs[NOTIFY_RULES..]
             .iter()
             .take_while(|r| r.get("args").is_some())
             .collect();
-        assert_eq!(passes.len(), 9);
-        assert!(passes.iter().all(|r| r["action"] == "SCMP_ACT_ALLOW"));
-        assert_eq!(rs.len(), before + 14);
+        // fchmodat2's not-trapped case carries its own errno, apart from
+        // fchmodat's and mknodat's.
+        let ours = NOTIFY_RULES + PASS_RULES + 1;
+        assert_eq!(passes.len(), PASS_RULES + 1);
+        assert_eq!(
+            passes
+                .iter()
+                .filter(|r| r["action"] == "SCMP_ACT_ERRNO")
+                .map(|r| names_of(r))
+                .collect::<Vec<_>>(),
+            [["fchmodat2"]]
+        );
+        assert_eq!(rs.len(), before + ours);
         // The names are gone from every rule of Docker's.
-        for r in &rs[14..] {
+        for r in &rs[ours..] {
             for n in names_of(r) {
                 assert!(!OURS.contains(&n), "{n} left in {r}");
             }
@@ -538,16 +576,19 @@ mod tests {
         linux.insert("seccomp".into(), sec.clone());
         let m = merge(&mut linux, &builtin(), Path::new(SOCK)).unwrap();
         let skipped: Vec<&str> = m.skipped.iter().map(|s| s.name.as_str()).collect();
-        // open, openat2 and _llseek: default KILL_PROCESS; sysinfo: TRAP;
-        // lseek: conditional.
-        assert_eq!(skipped, ["_llseek", "lseek", "open", "openat2", "sysinfo"]);
+        // Every name but openat, lseek and sysinfo: default KILL_PROCESS;
+        // sysinfo: TRAP; lseek: conditional.
+        let mut want: Vec<&str> = OURS.to_vec();
+        want.retain(|n| *n != "openat");
+        assert_eq!(skipped, want);
         assert_eq!(m.metadata.orig.keys().collect::<Vec<_>>(), ["openat"]);
         let rs = rules(&linux);
         // The TRAP and conditional rules are untouched.
         assert_eq!(rs[rs.len() - 2], sec["syscalls"][0]);
         assert_eq!(rs[rs.len() - 1], sec["syscalls"][1]);
-        // The LOG rule for openat was emptied and dropped.
-        assert_eq!(rs.len(), 3 + 2);
+        // The LOG rule for openat was emptied and dropped; openat has three
+        // NOTIFY and three not-trapped rules.
+        assert_eq!(rs.len(), 6 + 2);
         assert!(m.skipped.iter().any(|s| s.reason.contains("SCMP_ACT_TRAP")));
     }
 
@@ -592,7 +633,7 @@ mod tests {
             .iter()
             .all(|n| m.metadata.orig_action(n) == Some(OrigAction::Allow)));
         // The pass rules of an all-allowing section are plain ALLOWs.
-        assert_eq!(rules(&linux).len(), 14);
+        assert_eq!(rules(&linux).len(), NOTIFY_RULES + PASS_RULES);
     }
 
     #[test]

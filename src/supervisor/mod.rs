@@ -10,6 +10,7 @@
 //!   container (refreshed on rewind), emulated files already identified.
 //! - [`stats`]: counters for operators.
 //! - [`ratelimit`]: log rate limiting.
+//! - [`setid`]: no set-id or capability-bearing files on ID-mapped mounts.
 //! - [`reaper`]: frees the host state of containers that are gone.
 
 pub mod agent;
@@ -20,6 +21,7 @@ pub mod holder;
 pub mod ratelimit;
 pub mod reaper;
 pub mod server;
+pub mod setid;
 pub mod stats;
 pub mod worker;
 

@@ -153,6 +153,7 @@ impl Server {
                 files,
                 table: SyscallTable::new(),
                 stats: Stats::default(),
+                data_dir: None,
             }),
             conns: HashMap::new(),
             next_token: FIRST_CONN,
@@ -162,6 +163,17 @@ impl Server {
             holder: None,
             log: RateLimit::new(20, Duration::from_secs(3)),
         })
+    }
+
+    /// Where `syscont-runc` keeps containers' host state (its
+    /// `--syscont-data-dir`): the set-id policy finds each container's root
+    /// file system there. Call before [`Server::attach_holder`] and
+    /// [`Server::run`].
+    pub fn set_data_dir(&mut self, dir: &Path) {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.data_dir = Some(dir.to_path_buf()),
+            None => tracing::warn!("data directory set after workers started; ignored"),
+        }
     }
 
     /// Connect to the fd holder (starting one if needed) and take back every

@@ -83,6 +83,8 @@ pub struct ContainerCounters {
     pub fds_registered: AtomicU64,
     pub fds_active: AtomicU64,
     pub refreshes: AtomicU64,
+    /// Set-id and file capability changes refused on ID-mapped mounts.
+    pub setid_refused: AtomicU64,
     per_sys: [SysCounters; Sys::ALL.len()],
     per_file: [AtomicU64; EmulatedFile::ALL.len()],
 }
@@ -98,6 +100,7 @@ impl ContainerCounters {
             fds_registered: AtomicU64::new(0),
             fds_active: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
+            setid_refused: AtomicU64::new(0),
             per_sys: Default::default(),
             per_file: Default::default(),
         }
@@ -158,6 +161,9 @@ pub struct ContainerSnapshot {
     pub fds_registered: u64,
     pub fds_active: u64,
     pub refreshes: u64,
+    /// Set-id and file capability changes refused on ID-mapped mounts.
+    #[serde(default)]
+    pub setid_refused: u64,
     pub syscalls: BTreeMap<String, SysSnapshot>,
     pub files: BTreeMap<String, u64>,
 }
@@ -283,6 +289,7 @@ impl Stats {
                     fds_registered: c.fds_registered.load(Relaxed),
                     fds_active: c.fds_active.load(Relaxed),
                     refreshes: c.refreshes.load(Relaxed),
+                    setid_refused: c.setid_refused.load(Relaxed),
                     syscalls,
                     files,
                 }
@@ -343,8 +350,8 @@ impl Snapshot {
         for c in &self.containers {
             let _ = writeln!(
                 o,
-                "container {} ({} fds now, {} registered, {} rewinds refreshed)",
-                c.id, c.fds_active, c.fds_registered, c.refreshes
+                "container {} ({} fds now, {} registered, {} rewinds refreshed, {} set-id changes refused)",
+                c.id, c.fds_active, c.fds_registered, c.refreshes, c.setid_refused
             );
             table(&mut o, &c.syscalls);
             if !c.files.is_empty() {

@@ -38,6 +38,7 @@ use crate::supervisor::files::FileTable;
 use crate::supervisor::fileset::FileSet;
 use crate::supervisor::handlers::{self, Action, Ctx};
 use crate::supervisor::ratelimit::RateLimit;
+use crate::supervisor::setid;
 use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
 
 /// Epoll token of the worker's eventfd (entries use their index).
@@ -51,6 +52,9 @@ pub struct Shared {
     pub files: FileTable,
     pub table: SyscallTable,
     pub stats: Stats,
+    /// `syscont-runc`'s data directory (where containers' root file
+    /// systems are mounted), if known.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A new process of the container.
@@ -188,6 +192,9 @@ struct Worker {
     walker: Option<Walker>,
     buf: Vec<u8>,
     log: RateLimit,
+    /// The container's root file system, for the set-id policy.
+    setid: Option<setid::Scope>,
+    setid_log: RateLimit,
     idle_reported: bool,
 }
 
@@ -233,6 +240,8 @@ pub fn spawn(
         walker: None,
         buf: Vec::with_capacity(16 * 1024),
         log: RateLimit::new(10, Duration::from_secs(6)),
+        setid: None,
+        setid_log: RateLimit::new(10, Duration::from_secs(6)),
         idle_reported: false,
     };
     // Thread names hold 15 bytes; keep them printable whatever the id is.
@@ -365,6 +374,15 @@ impl Worker {
                 }
             }
         }
+        // The root file system, for the set-id policy: from the host (see
+        // `setid`), again at each start of the container.
+        if p.is_init || self.setid.is_none() {
+            let pid = if p.init_pid > 0 { p.init_pid } else { p.pid };
+            if let Ok(pid) = u32::try_from(pid) {
+                let data_dir = self.shared.data_dir.as_deref();
+                self.setid = Some(setid::Scope::for_container(&self.id, data_dir, pid));
+            }
+        }
         // The same listener twice would make a receive block (one
         // notification, two pollers): keep one.
         let dup = self
@@ -445,21 +463,25 @@ impl Worker {
                 .as_ref()
                 .and_then(|m| m.orig_action(sys.name()))
                 .unwrap_or(OrigAction::Allow);
-            let action = match (orig, self.source.as_ref(), self.walker.as_ref()) {
-                (OrigAction::Errno { errno }, _, _) => Action::Errno(errno as i32),
-                (OrigAction::Allow, None, _) | (OrigAction::Allow, _, None) => Action::Continue,
-                (OrigAction::Allow, Some(source), Some(walker)) => {
+            let no_scope = setid::Scope::default();
+            let action = match (orig, self.walker.as_ref()) {
+                (OrigAction::Errno { errno }, _) => Action::Errno(errno as i32),
+                (OrigAction::Allow, None) => Action::Continue,
+                (OrigAction::Allow, Some(walker)) => {
                     let mut ctx = Ctx {
+                        container: &self.id,
                         nfd: &entry.fd,
                         notif: &n,
                         sys,
                         files: &self.shared.files,
-                        source,
+                        source: self.source.as_ref(),
                         counters: &self.counters,
                         buf: &mut self.buf,
                         injected: &mut self.injected,
                         walker,
                         verified: &mut self.verified,
+                        setid: self.setid.as_ref().unwrap_or(&no_scope),
+                        log: &mut self.setid_log,
                     };
                     handlers::handle(&mut ctx)
                 }

@@ -23,6 +23,14 @@
  *                                  seccomp listener fd; report whether the peer
  *                                  closed the connection, and whether the
  *                                  listener was dropped (trapped call -> ENOSYS)
+ *   hostile setid DIR              try to make set-uid, set-gid and capability-bearing
+ *                                  files in DIR by every call that can (creat, open,
+ *                                  openat, openat2, O_TMPFILE + linkat, mknod, mknodat,
+ *                                  fchmod, fchmodat, fchmodat2, chmod through
+ *                                  /proc/self/fd, the setxattr calls, i386 chmod);
+ *                                  then the calls that must never be refused (chmod
+ *                                  0644, a user.* xattr, set-gid on a directory)
+ *   hostile getcap PATH            whether PATH has a security.capability xattr
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,8 +50,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +74,9 @@ static const char *errname(int e)
     case ENOTDIR: return "ENOTDIR";
     case EINTR: return "EINTR";
     case EMFILE: return "EMFILE";
+    case EEXIST: return "EEXIST";
+    case EBADF: return "EBADF";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: {
         static char buf[32];
         snprintf(buf, sizeof buf, "errno%d", e);
@@ -485,6 +498,134 @@ static int mode_agent_peer(const char *sock)
     return 0;
 }
 
+/* "ok" for a syscall that returned 0, else the errno name. */
+static const char *res0(long r)
+{
+    return r == 0 ? "ok" : errname(errno);
+}
+
+/* A fresh plain file DIR/NAME (mode 0755), its path in buf. */
+static int plain_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+    unlink(buf);
+    int fd = open(buf, O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0755);
+    if (fd >= 0)
+        fchmod(fd, 0755); /* whatever the umask */
+    return fd;
+}
+
+static int mode_setid(const char *dir)
+{
+    char p[4096], q[4096];
+    /* A file capability (VFS_CAP_REVISION_2: magic, permitted, inheritable
+     * of two words): cap_net_raw (13) permitted and effective. */
+    uint32_t cap[5] = { 0x02000000 | 0x000001, 1u << 13, 0, 0, 0 };
+
+    /* Creating a set-id file. */
+    snprintf(p, sizeof p, "%s/creat_open", dir);
+    unlink(p);
+    printf("open_creat_04755 %s\n", res(syscall(SYS_open, p, O_CREAT | O_WRONLY | O_EXCL, 04755)));
+    snprintf(p, sizeof p, "%s/creat_openat", dir);
+    unlink(p);
+    printf("openat_creat_02755 %s\n", res(syscall(SYS_openat, AT_FDCWD, p, O_CREAT | O_WRONLY, 02755)));
+    snprintf(p, sizeof p, "%s/creat_creat", dir);
+    unlink(p);
+    printf("creat_04755 %s\n", res(syscall(SYS_creat, p, 04755)));
+    struct { struct open_how how; uint64_t pad; } big = { { .flags = O_CREAT | O_WRONLY, .mode = 04755 }, 0 };
+    snprintf(p, sizeof p, "%s/creat_openat2", dir);
+    unlink(p);
+    printf("openat2_creat_04755 %s\n", res(sys_openat2(AT_FDCWD, p, &big.how, sizeof big.how)));
+    snprintf(p, sizeof p, "%s/creat_openat2_32", dir);
+    unlink(p);
+    printf("openat2_32_creat_04755 %s\n", res(sys_openat2(AT_FDCWD, p, &big, sizeof big)));
+    /* An unnamed set-uid file, then given a name. */
+    long t = syscall(SYS_open, dir, O_TMPFILE | O_WRONLY, 04755);
+    if (t < 0) {
+        printf("tmpfile_04755 %s\n", errname(errno));
+    } else {
+        snprintf(p, sizeof p, "/proc/self/fd/%ld", t);
+        snprintf(q, sizeof q, "%s/creat_tmpfile", dir);
+        unlink(q);
+        printf("tmpfile_04755 %s\n", res0(linkat(AT_FDCWD, p, AT_FDCWD, q, AT_SYMLINK_FOLLOW)));
+        close((int)t);
+    }
+    snprintf(p, sizeof p, "%s/creat_mknod", dir);
+    unlink(p);
+    printf("mknod_04755 %s\n", res0(syscall(SYS_mknod, p, S_IFREG | 04755, 0)));
+    snprintf(p, sizeof p, "%s/creat_mknodat", dir);
+    unlink(p);
+    printf("mknodat_02755 %s\n", res0(syscall(SYS_mknodat, AT_FDCWD, p, 02755, 0)));
+
+    /* Making an existing file set-id. */
+    int fd = plain_file(dir, "chmod_fchmod", p, sizeof p);
+    printf("fchmod_04755 %s\n", fd < 0 ? errname(errno) : res0(syscall(SYS_fchmod, fd, 04755)));
+    if (fd >= 0)
+        close(fd);
+    fd = plain_file(dir, "chmod_fchmodat", p, sizeof p);
+    if (fd >= 0)
+        close(fd);
+    printf("fchmodat_06755 %s\n", res0(syscall(SYS_fchmodat, AT_FDCWD, p, 06755)));
+    fd = plain_file(dir, "chmod_fchmodat2", p, sizeof p);
+    printf("fchmodat2_04755 %s\n", res0(syscall(452, AT_FDCWD, p, 04755, 0)));
+    printf("fchmodat2_empty_04755 %s\n", res0(syscall(452, fd, "", 04755, AT_EMPTY_PATH)));
+    if (fd >= 0)
+        close(fd);
+    fd = plain_file(dir, "chmod_proc_self_fd", q, sizeof q);
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    printf("chmod_proc_self_fd_04755 %s\n", res0(syscall(SYS_chmod, p, 04755)));
+    snprintf(p, sizeof p, "/dev/fd/%d", fd);
+    printf("chmod_dev_fd_04755 %s\n", res0(syscall(SYS_chmod, p, 04755)));
+    if (fd >= 0)
+        close(fd);
+    fd = plain_file(dir, "chmod_dirfd", p, sizeof p);
+    if (fd >= 0)
+        close(fd);
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    printf("fchmodat_dirfd_02755 %s\n", res0(syscall(SYS_fchmodat, dfd, "chmod_dirfd", 02755)));
+    close(dfd);
+    /* i386: chmod(15) through int $0x80, the path below 4 GiB. */
+    fd = plain_file(dir, "chmod_i386", p, sizeof p);
+    if (fd >= 0)
+        close(fd);
+    char *low = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (low == MAP_FAILED) {
+        printf("i386_chmod_04755 %s\n", errname(errno));
+    } else {
+        snprintf(low, 8192, "%s", p);
+        long r = sys_i386(15, (long)low, 04755, 0);
+        printf("i386_chmod_04755 %s\n", r < 0 ? errname((int)-r) : "ok");
+        munmap(low, 8192);
+    }
+
+    /* File capabilities. */
+    fd = plain_file(dir, "xattr_cap", p, sizeof p);
+    printf("setxattr_cap %s\n", res0(setxattr(p, "security.capability", cap, sizeof cap, 0)));
+    printf("lsetxattr_cap %s\n", res0(lsetxattr(p, "security.capability", cap, sizeof cap, 0)));
+    printf("fsetxattr_cap %s\n", fd < 0 ? errname(errno) : res0(fsetxattr(fd, "security.capability", cap, sizeof cap, 0)));
+
+    /* Never refused. */
+    printf("fsetxattr_user %s\n", fd < 0 ? errname(errno) : res0(fsetxattr(fd, "user.syscont", "x", 1, 0)));
+    printf("chmod_0644 %s\n", res0(syscall(SYS_chmod, p, 0644)));
+    if (fd >= 0)
+        close(fd);
+    snprintf(p, sizeof p, "%s/dir_setgid", dir);
+    rmdir(p);
+    mkdir(p, 0755);
+    printf("chmod_dir_02775 %s\n", res0(syscall(SYS_chmod, p, 02775)));
+    snprintf(p, sizeof p, "%s/missing/x", dir);
+    printf("chmod_missing_04755 %s\n", res0(syscall(SYS_chmod, p, 04755)));
+    return 0;
+}
+
+static int mode_getcap(const char *path)
+{
+    char buf[64];
+    ssize_t n = lgetxattr(path, "security.capability", buf, sizeof buf);
+    printf("getcap %s\n", n >= 0 ? "present" : errno == ENODATA ? "absent" : errname(errno));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -511,6 +652,10 @@ int main(int argc, char **argv)
         return mode_abi();
     if (!strcmp(m, "agent-peer") && argc >= 3)
         return mode_agent_peer(argv[2]);
+    if (!strcmp(m, "setid") && argc >= 3)
+        return mode_setid(argv[2]);
+    if (!strcmp(m, "getcap") && argc >= 3)
+        return mode_getcap(argv[2]);
     fprintf(stderr, "hostile: unknown mode or missing argument: %s\n", m);
     return 2;
 }

@@ -43,6 +43,9 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
 }
 
 fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
+    let Some(source) = ctx.source else {
+        return;
+    };
     let pid = ctx.notif.pid;
     let Ok(link) = link_target(pid, &format!("fd/{fd}")) else {
         return;
@@ -71,7 +74,7 @@ fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
         return;
     };
     ctx.buf.clear();
-    if ctx.source.render(file, ctx.buf).is_err() {
+    if source.render(file, ctx.buf).is_err() {
         return;
     }
     if memfd::replace(writable.as_fd(), ctx.buf).is_ok() {

@@ -12,6 +12,11 @@
 //! reject, …). Opens for writing, `O_PATH`, `O_DIRECTORY`, `O_EXCL` and
 //! `O_TRUNC` opens also go to the kernel: procfs answers them itself.
 //!
+//! Before any of this, an open that would create a set-id file (`O_CREAT`
+//! or `O_TMPFILE` with `S_ISUID` or `S_ISGID` in the mode) goes through the
+//! set-id gate of [`super::setid`]; for every other open that is a test of
+//! two arguments.
+//!
 //! Known limits (documented in `docs/limitations.md`): a symlink outside
 //! `/proc` and `/sys` that points into them (`ln -s /proc /tmp/p`) is not
 //! followed by the lexical test, so such an open reads the real file; and
@@ -21,20 +26,21 @@
 
 use crate::kernel::arch::Sys;
 use crate::kernel::memfd;
-use crate::kernel::proc::{link_target, ns_ids};
+use crate::kernel::proc::link_target;
 use crate::kernel::procmem::{read_cstring, read_exact, CString};
 use crate::kernel::resolve::{
-    file_id, file_stat, fs_magic, join, lexical_candidate, mentions_self, open_base, rewrite_self,
-    stat_path, Base, FileId, PROC_MAGIC, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
-    RESOLVE_NO_SYMLINKS,
+    file_stat, fs_magic, join, lexical_candidate, mentions_self, stat_path, Base, FileId,
+    RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
-use super::{Action, Ctx};
+use super::{setid, walkable_path, Action, Ctx};
 
 /// `PATH_MAX` less the NUL.
 const PATH_MAX: usize = 4095;
-/// `sizeof(struct open_how)` of the first version.
+/// `sizeof(struct open_how)` of the first version, and the largest the
+/// kernel accepts (a page).
 const OPEN_HOW_SIZE_VER0: u64 = 24;
+const OPEN_HOW_SIZE_MAX: u64 = 4096;
 /// The kernel's `VALID_OPEN_FLAGS` (openat2 rejects any other bit).
 const VALID_OPEN_FLAGS: u64 = (libc::O_ACCMODE
     | libc::O_CREAT
@@ -59,6 +65,41 @@ const RESOLVE_CACHED: u64 = 0x20;
 /// Every `RESOLVE_*` flag the kernel knows.
 const VALID_RESOLVE_FLAGS: u64 = 0x3f;
 
+/// The first version of `struct open_how`, as `openat2` was given it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
+/// Read an `openat2`'s `open_how` (its first version's fields), once for
+/// the whole handler; `None` where the kernel fails the call on the struct
+/// itself: a size below the first version's or above a page (`EINVAL`,
+/// `E2BIG`), an unreadable struct (`EFAULT`). A larger struct is accepted
+/// by the kernel only with a zero tail, so the first fields are what it
+/// would use.
+fn read_open_how(ctx: &Ctx<'_>) -> Option<OpenHow> {
+    let size = ctx.notif.args[3];
+    if ctx.sys != Sys::Openat2 || !(OPEN_HOW_SIZE_VER0..=OPEN_HOW_SIZE_MAX).contains(&size) {
+        return None;
+    }
+    let mut how = [0u8; 24];
+    if !read_exact(ctx.notif.pid, ctx.notif.args[2], &mut how).ok()? {
+        return None;
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&how[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    Some(OpenHow {
+        flags: word(0),
+        mode: word(1),
+        resolve: word(2),
+    })
+}
+
 /// The arguments of any of the three calls, normalised.
 #[derive(Debug, Clone, Copy)]
 struct OpenArgs {
@@ -68,7 +109,7 @@ struct OpenArgs {
     resolve: u64,
 }
 
-fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
+fn args(ctx: &Ctx<'_>, how: Option<OpenHow>) -> Option<OpenArgs> {
     let a = ctx.notif.args;
     match ctx.sys {
         Sys::Open => Some(OpenArgs {
@@ -90,16 +131,11 @@ fn args(ctx: &Ctx<'_>) -> Option<OpenArgs> {
             if a[3] != OPEN_HOW_SIZE_VER0 {
                 return None;
             }
-            let mut how = [0u8; 24];
-            if !read_exact(ctx.notif.pid, a[2], &mut how).ok()? {
-                return None;
-            }
-            let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&how[i * 8..i * 8 + 8]);
-                u64::from_ne_bytes(w)
-            };
-            let (flags, mode, resolve) = (word(0), word(1), word(2));
+            let OpenHow {
+                flags,
+                mode,
+                resolve,
+            } = how?;
             // openat2 rejects what open(2) ignores: let the kernel say so.
             let creates = flags & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0;
             if flags & !VALID_OPEN_FLAGS != 0
@@ -139,7 +175,17 @@ fn walk_start(a: &OpenArgs, absolute: bool) -> (Base, u64) {
 }
 
 pub fn handle(ctx: &mut Ctx<'_>) -> Action {
-    let Some(a) = args(ctx) else {
+    // An open that would create a set-id file on an ID-mapped mount is
+    // refused before anything else (a cheap test of flags and mode lets
+    // every other open through at once).
+    let how = read_open_how(ctx);
+    if let Some(refused) = setid::open_gate(ctx, how) {
+        return refused;
+    }
+    let Some(source) = ctx.source else {
+        return Action::Continue;
+    };
+    let Some(a) = args(ctx, how) else {
         return Action::Continue;
     };
     let flags = a.flags as i32;
@@ -191,7 +237,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         None => return Action::Continue,
     };
     ctx.buf.clear();
-    if let Err(e) = ctx.source.render(file, ctx.buf) {
+    if let Err(e) = source.render(file, ctx.buf) {
         tracing::warn!(file = file.name(), error = %e, "render failed; letting the kernel answer");
         return Action::Continue;
     }
@@ -223,23 +269,13 @@ fn resolve_file(
     resolve: u64,
 ) -> Option<crate::emulate::EmulatedFile> {
     let pid = ctx.notif.pid;
-    let rewritten = if mentions_self(path) {
-        // `self` and `thread-self` are symlinks: a caller that refuses
-        // symlinks gets the kernel's ELOOP, not a rewritten path.
-        if resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
-            return None;
-        }
-        let first = path.split(|&b| b == b'/').next().unwrap_or_default();
-        let starts_at_proc_root = !absolute && (first == b"self" || first == b"thread-self") && {
-            let id = file_id(&open_base(pid, base).ok()?).ok()?;
-            id.fs_magic == PROC_MAGIC && id.ino == 1
-        };
-        let ids = ns_ids(pid).ok()?;
-        rewrite_self(path, starts_at_proc_root, ids.tgid, ids.tid)
-    } else {
-        None
-    };
-    let path = rewritten.as_deref().unwrap_or(path);
+    // `self` and `thread-self` are symlinks: a caller that refuses
+    // symlinks gets the kernel's ELOOP, not a rewritten path.
+    if mentions_self(path) && resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
+        return None;
+    }
+    let rewritten = walkable_path(pid, base, path, absolute, resolve).ok()?;
+    let path = &rewritten[..];
     // Fast path: a file already identified in this container is recognised
     // by one stat through the caller's /proc/<pid> links. Paths with `..`
     // (which the supervisor's walk could take above the caller's root) and

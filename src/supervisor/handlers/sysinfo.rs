@@ -53,7 +53,10 @@ pub fn encode_long32(f: &SysinfoFigures) -> [u8; 64] {
 }
 
 pub fn handle(ctx: &mut Ctx<'_>) -> Action {
-    let figures = match ctx.source.sysinfo() {
+    let Some(source) = ctx.source else {
+        return Action::Continue;
+    };
+    let figures = match source.sysinfo() {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(error = %e, "sysinfo figures unavailable; letting the kernel answer");
