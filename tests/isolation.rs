@@ -204,7 +204,7 @@ fn a_hostile_root_cannot_break_out() {
     let me = std::process::id();
     let script = format!(
         "breakout init_module; breakout finit_module; breakout open_by_handle; breakout mknod_dev; \
-         breakout raise_nofile; breakout settime; breakout kill {me}; breakout mount_host_proc; \
+         breakout raise_nofile; breakout settime; breakout kill {me}; breakout mount_host_proc; breakout io_uring; \
          f=$(ls -d /sys/kernel/slab/*/objects | head -1); breakout read $f; \
          echo procs $(ls -d /proc/[0-9]* | wc -l)"
     );
@@ -218,6 +218,7 @@ fn a_hostile_root_cannot_break_out() {
         ("raise_nofile", "EPERM"),
         ("settime", "EPERM"),
         ("kill", "ESRCH"),
+        ("io_uring", "EPERM"),
     ] {
         assert_eq!(kv.get(k).map(String::as_str), Some(want), "{k}:\n{out}");
     }

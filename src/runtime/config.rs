@@ -218,6 +218,18 @@ impl Loaded {
         })
     }
 
+    /// Deny `names` in `linux.seccomp` (see [`seccomp::deny`]).
+    pub fn deny_syscalls(&mut self, names: &[&str]) -> Result<(), ConfigError> {
+        let given = self.given.clone();
+        let Some(linux) = self.root().get_mut("linux").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        seccomp::deny(linux, names).map_err(|source| ConfigError::Seccomp {
+            path: given,
+            source,
+        })
+    }
+
     /// Write the edited spec back atomically, in the input's layout.
     pub fn store(&self) -> Result<(), ConfigError> {
         let out = serialise(&self.doc, &self.text).map_err(|source| ConfigError::Parse {
@@ -316,7 +328,8 @@ mod tests {
         text = text.replacen(r#""linux":{"#, r#""linux":{"notInSpec":true,"#, 1);
         let (out, merged) =
             rewrite_text(&text, &builtin(), Path::new(SOCK), Path::new("c")).unwrap();
-        assert_eq!(merged.metadata.orig.len(), builtin().names().len());
+        // fchmodat2 is newer than this Docker's profile: left to runc's ENOSYS.
+        assert_eq!(merged.metadata.orig.len(), builtin().names().len() - 1);
         let before: Value = serde_json::from_str(&text).unwrap();
         let after: Value = serde_json::from_str(&out).unwrap();
         // Outside linux.seccomp.syscalls, every key path is the same and in

@@ -308,6 +308,17 @@ pub fn merge(
         .unwrap_or_default()
         .to_string();
     let rules = rules_mut(section)?;
+    // runc answers ENOSYS (not the default action) for syscalls newer than
+    // every one the profile names, so that libc falls back to older calls.
+    // Naming a newer syscall here would move that line and turn those
+    // ENOSYS into the default errno.
+    let newest = rules
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|r| rule_names(r).ok())
+        .flatten()
+        .filter_map(x86_64_nr)
+        .max();
     let mut orig = BTreeMap::new();
     let mut skipped = Vec::new();
     for name in profile.names() {
@@ -327,6 +338,17 @@ pub fn merge(
             skipped.push(Skipped {
                 name: name.to_string(),
                 reason: "the profile has rules with argument conditions for it".into(),
+            });
+            continue;
+        }
+        let newer = match (x86_64_nr(name), newest) {
+            (Some(nr), Some(max)) => nr > max,
+            _ => false,
+        };
+        if first_uncond.is_none() && newer && default != Some(OrigAction::Allow) {
+            skipped.push(Skipped {
+                name: name.to_string(),
+                reason: "newer than every syscall the profile names: the engine answers ENOSYS, as without syscont".into(),
             });
             continue;
         }
@@ -403,6 +425,36 @@ pub fn merge(
     })
 }
 
+/// Syscalls a system container is denied whatever its profile says:
+/// io_uring's operations create files and set extended attributes without
+/// any syscall the filter sees, which would bypass the set-id policy on
+/// shared mounts (Docker 25 and later deny them by default too).
+pub const DENIED: [&str; 3] = ["io_uring_setup", "io_uring_enter", "io_uring_register"];
+
+/// Deny `names` with `EPERM`: taken out of every rule, and one ERRNO rule
+/// for them placed first. A spec without a seccomp section is left as it
+/// is (nothing to deny from: the caller writes one when it intercepts).
+pub fn deny(linux: &mut Map<String, Value>, names: &[&str]) -> Result<(), SeccompError> {
+    let Some(section) = linux.get_mut("seccomp").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let rules = rules_mut(section)?;
+    let set: BTreeSet<&str> = names.iter().copied().collect();
+    remove_names(rules, &set);
+    rules.insert(
+        0,
+        json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}),
+    );
+    Ok(())
+}
+
+/// The x86_64 number of a syscall name, if libseccomp knows it.
+fn x86_64_nr(name: &str) -> Option<i32> {
+    libseccomp::ScmpSyscall::from_name_by_arch(name, libseccomp::ScmpArch::X8664)
+        .ok()
+        .map(i32::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,16 +517,18 @@ mod tests {
         let before = rules(&linux).len();
         let m = merge(&mut linux, &builtin(), Path::new(SOCK)).unwrap();
         assert!(!m.created && !m.undone);
-        assert!(m.skipped.is_empty(), "{:?}", m.skipped);
+        // This Docker's profile predates fchmodat2: runc answers it ENOSYS,
+        // and it is left alone. setxattrat is unknown to this libseccomp:
+        // the profile's default (EPERM) is its original action.
+        let skipped: Vec<&str> = m.skipped.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(skipped, ["fchmodat2"], "{:?}", m.skipped);
         for n in OURS {
-            // This Docker's profile predates fchmodat2 and setxattrat: its
-            // default action (EPERM) is theirs.
-            let want = if n == "fchmodat2" || n == "setxattrat" {
-                OrigAction::Errno { errno: 1 }
-            } else {
-                OrigAction::Allow
+            let want = match n {
+                "fchmodat2" => None,
+                "setxattrat" => Some(OrigAction::Errno { errno: 1 }),
+                _ => Some(OrigAction::Allow),
             };
-            assert_eq!(m.metadata.orig_action(n), Some(want), "{n}");
+            assert_eq!(m.metadata.orig_action(n), want, "{n}");
         }
         let rs = rules(&linux);
         // NOTIFY rules first, then the pass rules, then Docker's (none emptied).
@@ -484,22 +538,13 @@ mod tests {
             .collect();
         assert_eq!(notify.len(), NOTIFY_RULES);
         assert_eq!(names_of(notify[0]), ["openat2", "sysinfo"]);
+        let ours = NOTIFY_RULES + PASS_RULES;
         let passes: Vec<_> = rs[NOTIFY_RULES..]
             .iter()
             .take_while(|r| r.get("args").is_some())
             .collect();
-        // fchmodat2's not-trapped case carries its own errno, apart from
-        // fchmodat's and mknodat's.
-        let ours = NOTIFY_RULES + PASS_RULES + 1;
-        assert_eq!(passes.len(), PASS_RULES + 1);
-        assert_eq!(
-            passes
-                .iter()
-                .filter(|r| r["action"] == "SCMP_ACT_ERRNO")
-                .map(|r| names_of(r))
-                .collect::<Vec<_>>(),
-            [["fchmodat2"]]
-        );
+        assert_eq!(passes.len(), PASS_RULES);
+        assert!(passes.iter().all(|r| r["action"] == "SCMP_ACT_ALLOW"));
         assert_eq!(rs.len(), before + ours);
         // The names are gone from every rule of Docker's.
         for r in &rs[ours..] {
@@ -540,6 +585,52 @@ mod tests {
         assert!(rules(&linux)[1..]
             .iter()
             .all(|r| !names_of(r).contains(&"clone3")));
+    }
+
+    #[test]
+    fn io_uring_is_denied() {
+        let mut linux = docker_linux();
+        deny(&mut linux, &DENIED).unwrap();
+        let rs = rules(&linux);
+        assert_eq!(rs[0]["action"], "SCMP_ACT_ERRNO");
+        assert_eq!(names_of(&rs[0]), DENIED);
+        for r in &rs[1..] {
+            for n in names_of(r) {
+                assert!(!DENIED.contains(&n), "{n} still in {r}");
+            }
+        }
+        let mut none = Map::new();
+        deny(&mut none, &DENIED).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_keep_the_engines_enosys() {
+        // fchmodat2 (452) is newer than anything this profile names.
+        let p =
+            profile(r#"{"syscalls":[{"names":["fchmodat2","chmod"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+        let mut linux = Map::new();
+        linux.insert(
+            "seccomp".into(),
+            json!({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["chmod","read","openat2"],"action":"SCMP_ACT_ALLOW"}]}),
+        );
+        let m = merge(&mut linux, &p, Path::new(SOCK)).unwrap();
+        assert_eq!(m.metadata.orig_action("chmod"), Some(OrigAction::Allow));
+        assert_eq!(m.metadata.orig_action("fchmodat2"), None);
+        assert!(m
+            .skipped
+            .iter()
+            .any(|s| s.name == "fchmodat2" && s.reason.contains("ENOSYS")));
+        let text = serde_json::to_string(&linux).unwrap();
+        assert!(!text.contains("fchmodat2"), "{text}");
+        // A profile that names it (or allows by default) gets it intercepted.
+        let mut linux = Map::new();
+        linux.insert(
+            "seccomp".into(),
+            json!({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["chmod","fchmodat2"],"action":"SCMP_ACT_ALLOW"}]}),
+        );
+        let m = merge(&mut linux, &p, Path::new(SOCK)).unwrap();
+        assert_eq!(m.metadata.orig_action("fchmodat2"), Some(OrigAction::Allow));
     }
 
     #[test]

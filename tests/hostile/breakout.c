@@ -106,6 +106,10 @@ int main(int argc, char **argv)
         }
         return report(m, fd);
     }
+    if (!strcmp(m, "io_uring")) {
+        static char params[120];
+        return report(m, syscall(SYS_io_uring_setup, 1, params));
+    }
     if (!strcmp(m, "mount_host_proc")) {
         /* The host's root filesystem device mounted again. */
         mkdir("/tmp/breakout-mnt", 0700);
