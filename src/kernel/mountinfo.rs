@@ -72,6 +72,10 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
 }
 
 /// Every mount of this process's mount namespace.
+///
+/// The kernel builds the text in several reads; when mounts change in
+/// between (other containers start and stop all the time), a line can be
+/// skipped. Callers that must find a given mount use [`find_mount`].
 pub fn read_self() -> Result<Vec<MountEntry>> {
     let text =
         std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| KernelError::Sys {
@@ -79,6 +83,29 @@ pub fn read_self() -> Result<Vec<MountEntry>> {
             source,
         })?;
     Ok(parse(&text))
+}
+
+/// The top-most mount at `path` if `path` is a mount point, reading the
+/// table again (up to 50 times) while a mount known to be there (`path`'s
+/// device differs from its parent's) is missing from what was read.
+pub fn find_mount(path: &Path) -> Result<Option<MountEntry>> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
+    let is_mount_root = path.parent().is_some_and(|parent| dev(parent) != dev(path));
+    for _ in 0..50 {
+        let table = read_self()?;
+        if let Some(m) = mounted_at(&table, path) {
+            return Ok(Some(m.clone()));
+        }
+        if !is_mount_root {
+            return Ok(None);
+        }
+        std::thread::yield_now();
+    }
+    Err(KernelError::Invalid(format!(
+        "{} is a mount point missing from the mount table",
+        path.display()
+    )))
 }
 
 /// The top-most mount whose mount point is exactly `path`.
@@ -181,6 +208,17 @@ mod tests {
         );
         assert_eq!(get("index").unwrap(), "off");
         assert!(mounted_at(&m, Path::new("/nope")).is_none());
+    }
+
+    #[test]
+    fn finds_mounts_of_this_process() {
+        let m = read_self().unwrap();
+        assert!(m.iter().any(|e| e.fs_type == "proc"));
+        assert_eq!(
+            find_mount(Path::new("/proc")).unwrap().unwrap().fs_type,
+            "proc"
+        );
+        assert!(find_mount(Path::new("/proc/self")).unwrap().is_none());
     }
 
     #[test]

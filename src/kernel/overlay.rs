@@ -14,7 +14,6 @@ const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// What to mount.
 #[derive(Debug, Clone, Default)]
@@ -178,21 +177,7 @@ pub fn mount(ov: &Overlay, target: &Path) -> Result<()> {
     }
     // SAFETY: fsmount returned a fresh fd.
     let mnt = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-    let t = cstring(path_str(target)?)?;
-    // SAFETY: t is a valid C string; the empty path names the mount fd.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mnt.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r != 0 {
-        return Err(KernelError::last("move_mount(overlay)"));
-    }
+    super::idmap::attach(&mnt, target)?;
     Ok(())
 }
 

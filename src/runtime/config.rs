@@ -134,21 +134,9 @@ pub fn rewrite_bundle(
     profile: &InterceptProfile,
     listener: &Path,
 ) -> Result<Merged, ConfigError> {
-    let given = bundle.join(CONFIG_FILE);
-    // Follow a symlinked config.json so that the rename replaces its target.
-    let path = fs::canonicalize(&given).map_err(|source| ConfigError::Read {
-        path: given.clone(),
-        source,
-    })?;
-    let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: given.clone(),
-        source,
-    })?;
-    let (out, merged) = rewrite_text(&text, profile, listener, &given)?;
-    write_atomically(&path, out.as_bytes()).map_err(|source| ConfigError::Write {
-        path: given,
-        source,
-    })?;
+    let mut cfg = load(bundle)?;
+    let merged = cfg.merge_seccomp(profile, listener)?;
+    cfg.store()?;
     Ok(merged)
 }
 

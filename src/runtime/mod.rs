@@ -127,7 +127,11 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
     })?;
     if let Some(merged) = &created.merged {
         for s in &merged.skipped {
-            tracing::warn!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
+            if s.expected {
+                tracing::debug!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
+            } else {
+                tracing::warn!(syscall = %s.name, reason = %s.reason, bundle = %bundle.display(), "syscall not intercepted");
+            }
         }
         if merged.metadata.orig.is_empty() {
             tracing::warn!(bundle = %bundle.display(), "no syscall could be intercepted; the container runs without the supervisor");

@@ -130,11 +130,8 @@ fn cannot_idmap(e: &KernelError) -> bool {
 
 /// The layers of the overlay mounted at `root`, if it is one:
 /// (lower top first, upper, work, options to keep).
-fn overlay_layers(
-    mounts: &[mountinfo::MountEntry],
-    root: &Path,
-) -> Result<Option<overlay::Overlay>, RootfsError> {
-    let Some(m) = mountinfo::mounted_at(mounts, root) else {
+fn overlay_layers(root: &Path) -> Result<Option<overlay::Overlay>, RootfsError> {
+    let Some(m) = mountinfo::find_mount(root).map_err(kerr(root))? else {
         return Ok(None);
     };
     if m.fs_type != "overlay" {
@@ -337,11 +334,10 @@ pub fn prepare(
     if !b.record.copied_rootfs {
         mkdir(&target, 0o755)?;
     }
-    let mounts = mountinfo::read_self().map_err(kerr(&engine_root))?;
     let made = if b.record.copied_rootfs {
         Err(None)
     } else {
-        match overlay_layers(&mounts, &engine_root)? {
+        match overlay_layers(&engine_root)? {
             Some(ov) => {
                 b.record.alive_paths = ov.upper.iter().cloned().collect();
                 if b.record.alive_paths.is_empty() {

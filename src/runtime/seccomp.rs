@@ -55,6 +55,8 @@ pub enum SeccompError {
 pub struct Skipped {
     pub name: String,
     pub reason: String,
+    /// Expected and harmless (not worth a warning).
+    pub expected: bool,
 }
 
 /// What the merge did.
@@ -338,6 +340,7 @@ pub fn merge(
             skipped.push(Skipped {
                 name: name.to_string(),
                 reason: "the profile has rules with argument conditions for it".into(),
+                expected: false,
             });
             continue;
         }
@@ -349,6 +352,7 @@ pub fn merge(
             skipped.push(Skipped {
                 name: name.to_string(),
                 reason: "newer than every syscall the profile names: the engine answers ENOSYS, as without syscont".into(),
+                expected: true,
             });
             continue;
         }
@@ -365,6 +369,7 @@ pub fn merge(
                 reason: format!(
                     "its action in the profile is {action}, which a notification cannot reproduce"
                 ),
+                expected: false,
             }),
         }
     }
