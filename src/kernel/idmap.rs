@@ -121,10 +121,14 @@ pub fn idmapped_tree(src: &Path, userns: &OwnedFd, recursive: bool) -> Result<Ow
     }
     // SAFETY: open_tree returned a fresh fd.
     let tree = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    // Private: a clone of a shared mount (systemd makes `/` shared) joins
+    // its peer group, so it would receive the engine's later mounts below
+    // the same directory, and detaching it would propagate the unmount of
+    // those copies back to the engine's own mounts.
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
-        propagation: 0,
+        propagation: libc::MS_PRIVATE,
         userns_fd: userns.as_raw_fd() as u64,
     };
     // SAFETY: the empty path with AT_EMPTY_PATH names the tree fd; attr is
@@ -245,6 +249,74 @@ mod tests {
         // files through the mount (EOVERFLOW), so nothing lands as root.
         assert!(created.is_err());
         assert!(!src.join("g").exists());
+    }
+
+    /// Cloned from a shared mount, the mapped tree is no peer of it: a mount
+    /// made later below the source does not appear in it, and detaching it
+    /// leaves the source's mounts alone.
+    #[test]
+    fn mapped_trees_of_shared_mounts_are_private() {
+        if !root_or_skip() {
+            return;
+        }
+        use nix::mount::{mount, MsFlags};
+        let d = tempfile::tempdir().unwrap();
+        let (shared, dst) = (d.path().join("shared"), d.path().join("dst"));
+        std::fs::create_dir_all(shared.join("sub")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        mount(
+            Some(&shared),
+            &shared,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        mount(
+            None::<&str>,
+            &shared,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap();
+        let map = [IdMap {
+            inside: 0,
+            outside: 100_000,
+            count: 65536,
+        }];
+        let ns = userns_with_maps(&map, &map).unwrap();
+        let attached = idmapped_tree(&shared, &ns, false).and_then(|t| attach(&t, &dst));
+        // The engine mounts something below the shared source afterwards.
+        let later = mount(
+            Some("tmpfs"),
+            &shared.join("sub"),
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        );
+        let propagated = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == dst.join("sub").to_str());
+        let detached = detach(&dst);
+        let still = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == shared.join("sub").to_str());
+        let _ = detach(&shared.join("sub"));
+        let _ = detach(&shared);
+        attached.unwrap();
+        later.unwrap();
+        detached.unwrap();
+        assert!(
+            !propagated,
+            "the engine's mount propagated into the mapped tree"
+        );
+        assert!(
+            still,
+            "detaching the mapped tree unmounted the engine's mount"
+        );
     }
 
     /// An overlay cannot be ID-mapped itself, but one built on an ID-mapped

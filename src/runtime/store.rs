@@ -249,11 +249,7 @@ impl Store {
             if let Some(p) = mounted_under(&dir).into_iter().next() {
                 return Err(StoreError::StillMounted { dir, path: p });
             }
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&dir)(e)),
-            }
+            remove_tree(&dir)?;
         }
         if let Some(pool) = pool {
             pool.release(id)?;
@@ -324,6 +320,54 @@ impl Store {
     }
 }
 
+/// The mount id of the file at `path` (not following a last symlink).
+fn mount_id(path: &Path) -> Result<u64, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io(path))?;
+    crate::kernel::resolve::mount_stat(&f.into())
+        .map(|m| m.mnt_id)
+        .map_err(|e| io(path)(std::io::Error::other(e.to_string())))
+}
+
+/// Remove `dir` and everything in it, but never across a mount: an entry
+/// on another mount than `dir` (a mount the mount table did not show, a
+/// bind mount of a volume) stops the removal with an error. `remove_dir_all`
+/// would delete the volume's files.
+fn remove_tree(dir: &Path) -> Result<(), StoreError> {
+    let mnt = match mount_id(dir) {
+        Ok(m) => m,
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    fn walk(path: &Path, mnt: u64, top: &Path) -> Result<(), StoreError> {
+        for e in std::fs::read_dir(path).map_err(io(path))? {
+            let e = e.map_err(io(path))?;
+            let p = e.path();
+            if mount_id(&p)? != mnt {
+                return Err(StoreError::StillMounted {
+                    dir: top.to_path_buf(),
+                    path: p,
+                });
+            }
+            if e.file_type().map_err(io(&p))?.is_dir() {
+                walk(&p, mnt, top)?;
+                std::fs::remove_dir(&p).map_err(io(&p))?;
+            } else {
+                std::fs::remove_file(&p).map_err(io(&p))?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, mnt, dir)?;
+    std::fs::remove_dir(dir).map_err(io(dir))
+}
+
 fn detach_all(mounts: &[PathBuf]) {
     for m in mounts.iter().rev() {
         let _ = idmap::detach(m);
@@ -353,6 +397,40 @@ mod tests {
             assert!(matches!(s.dir(bad), Err(StoreError::BadId(_))), "{bad:?}");
         }
         assert!(s.dir("66afc96e_x-1.2+3").is_ok());
+    }
+
+    #[test]
+    fn removal_never_crosses_a_mount() {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(std::env::var_os("CI").is_none(), "needs root in CI");
+            eprintln!("SKIPPED: needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (dir, vol) = (t.path().join("c"), t.path().join("vol"));
+        std::fs::create_dir_all(dir.join("mounts/0")).unwrap();
+        std::fs::create_dir_all(&vol).unwrap();
+        std::fs::write(vol.join("precious"), b"x").unwrap();
+        std::fs::write(dir.join("record.json"), b"{}").unwrap();
+        // A bind mount on the same file system (same st_dev).
+        nix::mount::mount(
+            Some(&vol),
+            &dir.join("mounts/0"),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let r = remove_tree(&dir);
+        let _ = idmap::detach(&dir.join("mounts/0"));
+        assert!(matches!(r, Err(StoreError::StillMounted { .. })), "{r:?}");
+        assert!(
+            vol.join("precious").exists(),
+            "removal crossed into the bind mount"
+        );
+        remove_tree(&dir).unwrap();
+        assert!(!dir.exists());
+        remove_tree(&dir).unwrap();
     }
 
     #[test]
