@@ -3,7 +3,9 @@
 //! The crate is split along the architecture:
 //!
 //! - [`runtime`]: the OCI runtime side (`syscont-runc`): runc's command line,
-//!   the `config.json` rewrite and the seccomp profile merge.
+//!   the `config.json` rewrite, the seccomp profile merge, and what makes a
+//!   container a system container (id ranges, ID-mapped rootfs and mounts,
+//!   cgroup delegation, per-container host state).
 //! - [`supervisor`]: the host daemon (`syscont-supervisor`): the seccomp agent
 //!   socket, the registry of containers and notification fds, the event loops
 //!   and the dispatch of each trapped call to its handler, and the counters.
@@ -20,3 +22,6 @@ pub mod emulate;
 pub mod kernel;
 pub mod runtime;
 pub mod supervisor;
+
+#[cfg(test)]
+pub(crate) mod testutil;

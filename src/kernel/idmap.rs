@@ -204,23 +204,9 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    /// Needs root (CI runs as root): skipped with a visible reason outside
-    /// CI, a failure in CI.
-    fn root_or_skip() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ID-mapped mount tests need root in CI"
-        );
-        eprintln!("SKIPPED: ID-mapped mount tests need root");
-        false
-    }
-
     #[test]
     fn files_owned_by_root_show_through_the_mapping() {
-        if !root_or_skip() {
+        if !crate::testutil::root_or_skip("ID-mapped mount tests") {
             return;
         }
         let d = tempfile::tempdir().unwrap();
@@ -256,7 +242,7 @@ mod tests {
     /// leaves the source's mounts alone.
     #[test]
     fn mapped_trees_of_shared_mounts_are_private() {
-        if !root_or_skip() {
+        if !crate::testutil::root_or_skip("ID-mapped mount tests") {
             return;
         }
         use nix::mount::{mount, MsFlags};
@@ -324,7 +310,7 @@ mod tests {
     /// mapped without a chown).
     #[test]
     fn an_overlay_on_an_idmapped_lower_layer_shows_the_mapping() {
-        if !root_or_skip() {
+        if !crate::testutil::root_or_skip("ID-mapped mount tests") {
             return;
         }
         let d = tempfile::tempdir().unwrap();

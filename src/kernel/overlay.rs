@@ -187,18 +187,6 @@ mod tests {
     use crate::kernel::idmap::{self, IdMap};
     use std::os::unix::fs::MetadataExt;
 
-    fn root_or_skip() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "overlay tests need root in CI"
-        );
-        eprintln!("SKIPPED: overlay tests need root");
-        false
-    }
-
     /// The rootfs plan: lower and upper layers seen through one ID-mapped
     /// mount of their parent, the overlay created by host root. A mapping
     /// of host root to one id above the container's range lets the
@@ -206,7 +194,7 @@ mod tests {
     /// root writes lands on disk as uid 0, copy-ups included.
     #[test]
     fn overlay_on_an_idmapped_parent_writes_back_unshifted() {
-        if !root_or_skip() {
+        if !crate::testutil::root_or_skip("overlay tests") {
             return;
         }
         let d = tempfile::tempdir_in("/var/tmp").unwrap();
@@ -276,7 +264,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_cause() {
-        if !root_or_skip() {
+        if !crate::testutil::root_or_skip("overlay tests") {
             return;
         }
         let d = tempfile::tempdir().unwrap();
