@@ -15,7 +15,8 @@ command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
 "$SYSCONT_ROOT/scripts/images.sh" demo
 
 cmd=(docker run --rm --runtime=syscont-runc --network none --pull never
-     --memory 256m --cpuset-cpus 0 "$SYSCONT_DEMO_IMAGE" sh -c 'free -m; uptime; nproc')
+     --memory 256m --cpuset-cpus 0 "$SYSCONT_DEMO_IMAGE"
+     sh -c 'free -m; uptime; nproc; id; cat /proc/self/uid_map; stat -c "%U %n" /etc/passwd')
 echo
 echo "On the host:"
 free -m; uptime; nproc
