@@ -24,6 +24,7 @@ use crate::runtime::rootfs::{self, Bind, RootfsError};
 use crate::runtime::seccomp::Merged;
 use crate::runtime::store::{Store, StoreError};
 use crate::runtime::system::{self, Ids, SystemError};
+use crate::runtime::workload;
 
 /// Annotation holding the original sources of the bind mounts syscont
 /// replaced, by index (JSON object).
@@ -48,6 +49,8 @@ pub enum LifecycleError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Cgroups(#[from] CgroupsError),
+    #[error(transparent)]
+    Workload(#[from] crate::runtime::workload::WorkloadError),
     #[error("no container id on the command line")]
     NoId,
     #[error("config.json has no root.path")]
@@ -159,8 +162,10 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
     let wanted = binds(root, &originals);
     let prepared = rootfs::prepare(&store, id, a.bundle, &engine_root, &wanted, ids)?;
     let finish = (|| -> Result<Created, LifecycleError> {
+        let inner = workload::prepare_dirs(&store.dir(id)?, ids)?;
         let root = cfg.root();
         system::apply(root, ids, &caps, &orig_root)?;
+        workload::apply(root, &inner)?;
         let rootobj = root
             .entry("root")
             .or_insert_with(|| serde_json::json!({}))

@@ -19,6 +19,8 @@
 //! - [`store`]: per-container host state and its release.
 //! - [`rootfs`]: the ID-mapped rootfs and bind mounts.
 //! - [`cgroups`]: delegation of the container's cgroup directories.
+//! - [`workload`]: what system software inside needs (inner engines'
+//!   directories, tmpfs and `container` for an init).
 //! - [`runclog`]: reporting a refusal in the engine's `--log` file.
 
 pub mod agent;
@@ -34,6 +36,7 @@ pub mod runclog;
 pub mod seccomp;
 pub mod store;
 pub mod system;
+pub mod workload;
 
 use std::path::PathBuf;
 

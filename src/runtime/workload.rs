@@ -1,0 +1,286 @@
+//! What system software inside a system container needs from the spec,
+//! added without the user passing anything (issue 4 groundwork):
+//!
+//! - **Directories for inner engines.** An inner dockerd or containerd
+//!   cannot put overlay on overlay, so `/var/lib/docker` and
+//!   `/var/lib/containerd` are bind mounts of per-container host
+//!   directories (`<data>/containers/<id>/inner/{docker,containerd}`),
+//!   owned by the container's root, kept across stop and start with the
+//!   rest of the container's directory and removed with it.
+//! - **An init.** When the container's command is an init (`/sbin/init`,
+//!   systemd), `/run` and `/run/lock` are tmpfs (systemd refuses to boot
+//!   otherwise), and `container` is set in its environment so that
+//!   systemd and `systemd-detect-virt` know they are in a container.
+//!
+//! A destination the spec already mounts is left as the user gave it.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::runtime::system::Ids;
+
+/// Errors of preparing the workload directories.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config.json: {0}")]
+    Shape(String),
+}
+
+/// Inner engines' state directories: (destination, name under `inner/`).
+pub const INNER_DIRS: [(&str, &str); 2] = [
+    ("/var/lib/docker", "docker"),
+    ("/var/lib/containerd", "containerd"),
+];
+
+/// The value of `container` given to an init that has none.
+pub const CONTAINER_ENV: &str = "container=syscont";
+
+/// Make the inner engines' directories under the container's directory,
+/// owned by its root. Existing ones (an earlier start) are kept as they are.
+pub fn prepare_dirs(dir: &Path, ids: Ids) -> Result<Vec<(String, PathBuf)>, WorkloadError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WorkloadError::Io { path, source }
+    };
+    let inner = dir.join("inner");
+    mkdir(&inner, 0o711).map_err(io(&inner))?;
+    let mut out = Vec::new();
+    for (dest, name) in INNER_DIRS {
+        let p = inner.join(name);
+        if !p.exists() {
+            mkdir(&p, 0o710).map_err(io(&p))?;
+            std::os::unix::fs::chown(&p, Some(ids.uid), Some(ids.gid)).map_err(io(&p))?;
+        }
+        out.push((dest.to_string(), p));
+    }
+    Ok(out)
+}
+
+fn mkdir(p: &Path, mode: u32) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().mode(mode).create(p) {
+        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the container's command is an init.
+pub fn runs_init(root: &Map<String, Value>) -> bool {
+    let Some(arg0) = root
+        .get("process")
+        .and_then(|p| p.get("args"))
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
+    let base = arg0.rsplit('/').next().unwrap_or(arg0);
+    matches!(base, "init" | "systemd")
+}
+
+fn mounted(mounts: &[Value], dest: &str) -> bool {
+    mounts.iter().any(|m| {
+        m.get("destination")
+            .and_then(Value::as_str)
+            .map(|d| d.trim_end_matches('/'))
+            == Some(dest)
+    })
+}
+
+/// Add the mounts and environment described in the module docs.
+pub fn apply(
+    root: &mut Map<String, Value>,
+    inner: &[(String, PathBuf)],
+) -> Result<(), WorkloadError> {
+    let init = runs_init(root);
+    let mounts = root.entry("mounts").or_insert_with(|| json!([]));
+    let mounts = mounts
+        .as_array_mut()
+        .ok_or_else(|| WorkloadError::Shape("\"mounts\" is not an array".into()))?;
+    for (dest, src) in inner {
+        if !mounted(mounts, dest) {
+            mounts.push(json!({
+                "destination": dest,
+                "type": "bind",
+                "source": src.to_string_lossy(),
+                "options": ["rbind", "rprivate"],
+            }));
+        }
+    }
+    if init {
+        let tmpfs = [
+            json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["nosuid", "nodev", "mode=755", "size=65536k"]}),
+            json!({"destination": "/run/lock", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["nosuid", "nodev", "noexec", "size=5120k"]}),
+        ];
+        for t in tmpfs {
+            let dest = t["destination"].as_str().unwrap_or_default().to_string();
+            if mounted(mounts, &dest) {
+                continue;
+            }
+            // Right after the mount of its parent if the spec has one, and
+            // before anything the spec mounts below it (a socket given with
+            // -v under /run), which the tmpfs would hide.
+            let parent = Path::new(&dest)
+                .parent()
+                .and_then(Path::to_str)
+                .unwrap_or("/");
+            let after_parent = mounts
+                .iter()
+                .rposition(|m| m.get("destination").and_then(Value::as_str) == Some(parent))
+                .map(|i| i + 1);
+            let below = mounts.iter().position(|m| {
+                m.get("destination")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.starts_with(&format!("{dest}/")))
+            });
+            let at = match (after_parent, below) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(mounts.len()),
+            };
+            mounts.insert(at, t);
+        }
+        let process = root
+            .entry("process")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| WorkloadError::Shape("\"process\" is not an object".into()))?;
+        let env = process.entry("env").or_insert_with(|| json!([]));
+        let env = env
+            .as_array_mut()
+            .ok_or_else(|| WorkloadError::Shape("\"process.env\" is not an array".into()))?;
+        if !env
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.starts_with("container=")))
+        {
+            env.push(Value::String(CONTAINER_ENV.into()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(args: &[&str], mounts: Value) -> Map<String, Value> {
+        json!({"process": {"args": args, "env": ["PATH=/bin"]}, "mounts": mounts})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    fn dests(root: &Map<String, Value>) -> Vec<String> {
+        root["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn inits_are_recognised() {
+        for (a, want) in [
+            ("/sbin/init", true),
+            ("/lib/systemd/systemd", true),
+            ("init", true),
+            ("sh", false),
+            ("/bin/initramfs", false),
+        ] {
+            assert_eq!(runs_init(&spec(&[a], json!([]))), want, "{a}");
+        }
+        assert!(!runs_init(&Map::new()));
+    }
+
+    #[test]
+    fn an_init_gets_run_tmpfs_before_binds_below_it_and_the_container_variable() {
+        let inner = vec![(
+            "/var/lib/docker".to_string(),
+            PathBuf::from("/d/inner/docker"),
+        )];
+        let mut c = spec(
+            &["/sbin/init"],
+            json!([{"destination": "/proc", "type": "proc"}, {"destination": "/run/app.sock", "type": "bind", "source": "/x"}]),
+        );
+        apply(&mut c, &inner).unwrap();
+        assert_eq!(
+            dests(&c),
+            [
+                "/proc",
+                "/run",
+                "/run/lock",
+                "/run/app.sock",
+                "/var/lib/docker"
+            ]
+        );
+        assert!(c["process"]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(CONTAINER_ENV)));
+        // Again: nothing added twice.
+        let before = c.clone();
+        apply(&mut c, &inner).unwrap();
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn a_plain_command_gets_only_the_inner_dirs_and_user_mounts_win() {
+        let inner = vec![
+            (
+                "/var/lib/docker".to_string(),
+                PathBuf::from("/d/inner/docker"),
+            ),
+            (
+                "/var/lib/containerd".to_string(),
+                PathBuf::from("/d/inner/containerd"),
+            ),
+        ];
+        let mut c = spec(
+            &["sh"],
+            json!([{"destination": "/var/lib/docker/", "type": "bind", "source": "/mine"}]),
+        );
+        apply(&mut c, &inner).unwrap();
+        assert_eq!(dests(&c), ["/var/lib/docker/", "/var/lib/containerd"]);
+        assert_eq!(c["process"]["env"], json!(["PATH=/bin"]));
+        // An init that sets its own `container` keeps it.
+        let mut c = spec(&["/sbin/init"], json!([]));
+        c["process"]["env"] = json!(["container=docker"]);
+        apply(&mut c, &[]).unwrap();
+        assert_eq!(c["process"]["env"], json!(["container=docker"]));
+    }
+
+    #[test]
+    fn inner_dirs_belong_to_the_container_root_and_survive() {
+        if !crate::testutil::root_or_skip("the inner directories test") {
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        let ids = Ids {
+            uid: 300_000,
+            gid: 300_001,
+            size: 65536,
+        };
+        let d = prepare_dirs(t.path(), ids).unwrap();
+        assert_eq!(d.len(), 2);
+        let md = std::fs::metadata(&d[0].1).unwrap();
+        assert_eq!(
+            (md.uid(), md.gid(), md.mode() & 0o777),
+            (300_000, 300_001, 0o710)
+        );
+        std::fs::write(d[0].1.join("state"), b"x").unwrap();
+        prepare_dirs(t.path(), ids).unwrap();
+        assert!(d[0].1.join("state").exists());
+    }
+}
