@@ -36,7 +36,7 @@ fn run() -> anyhow::Result<std::convert::Infallible> {
             return Err(e.into());
         }
     };
-    Err(engine::exec(&engine, &inv.engine_args).into())
+    Err(engine::exec(&engine, &runtime::engine_args(&inv)).into())
 }
 
 fn main() -> ExitCode {

@@ -98,11 +98,22 @@ pub struct Invocation {
     pub log_file: Option<PathBuf>,
     /// runc's `--log-format`, if given.
     pub log_format: Option<String>,
-    /// The container id of `create`, `run` and `delete`.
+    /// The container id of `create`, `run`, `delete` and `kill`.
     pub container_id: Option<String>,
 }
 
 impl Invocation {
+    /// The index in `engine_args` of the subcommand, if any.
+    pub fn subcommand_index(&self) -> Option<usize> {
+        let Command::Passthrough {
+            subcommand: Some(sub),
+        } = &self.command
+        else {
+            return None;
+        };
+        self.engine_args.iter().position(|a| a == sub)
+    }
+
     /// The bundle directory of a `create` or `run`.
     pub fn bundle(&self) -> Option<&PathBuf> {
         match &self.command {
@@ -239,7 +250,7 @@ where
 
     let container_id = sub_index.and_then(|s| match engine_args[s].as_bytes() {
         b"create" | b"run" => find_id(&engine_args[s + 1..], true),
-        b"delete" => find_id(&engine_args[s + 1..], false),
+        b"delete" | b"kill" => find_id(&engine_args[s + 1..], false),
         _ => None,
     });
     let command = match sub_index.map(|s| (s, engine_args[s].as_bytes())) {

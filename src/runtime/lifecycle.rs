@@ -163,6 +163,12 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
     let prepared = rootfs::prepare(&store, id, a.bundle, &engine_root, &wanted, ids)?;
     let finish = (|| -> Result<Created, LifecycleError> {
         let inner = workload::prepare_dirs(&store.dir(id)?, ids)?;
+        if workload::init_is_systemd(cfg.root(), &prepared.root) {
+            if let Some(mut r) = store.load(id)? {
+                r.systemd = true;
+                store.save(&r)?;
+            }
+        }
         let root = cfg.root();
         system::apply(root, ids, &caps, &orig_root)?;
         workload::apply(root, &inner)?;
@@ -230,6 +236,25 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
         }
     }
     finish
+}
+
+/// The engine's `kill` of a systemd container: SIGTERM becomes systemd's
+/// stop signal (see [`workload::systemd_kill_signal`]). `sub_args` are the
+/// arguments after `kill`; returns them changed, or `None`.
+pub fn kill_args(data_dir: &Path, id: &str, sub_args: &[String]) -> Option<Vec<String>> {
+    let store = Store::new(data_dir);
+    let systemd = store.load(id).ok().flatten().is_some_and(|r| r.systemd);
+    if !systemd {
+        return None;
+    }
+    let (i, sig) = workload::systemd_kill_signal(sub_args)?;
+    let mut out = sub_args.to_vec();
+    if i == out.len() {
+        out.push(sig.to_string());
+    } else {
+        out[i] = sig.to_string();
+    }
+    Some(out)
 }
 
 /// The engine's `delete`: undo the container's mounts, keep the rest.

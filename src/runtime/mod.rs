@@ -154,6 +154,32 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
     Ok(engine)
 }
 
+/// The arguments to exec the engine with: the caller's, unchanged, except
+/// that the `kill` of a systemd container with SIGTERM (Docker's and
+/// containerd's default stop signal, which systemd takes as "re-execute")
+/// becomes SIGRTMIN+3, systemd's orderly shutdown.
+pub fn engine_args(inv: &argv::Invocation) -> Vec<std::ffi::OsString> {
+    let (Some(i), Some(id)) = (inv.subcommand_index(), inv.container_id.as_deref()) else {
+        return inv.engine_args.clone();
+    };
+    if inv.engine_args[i] != "kill" {
+        return inv.engine_args.clone();
+    }
+    let sub: Vec<String> = inv.engine_args[i + 1..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match lifecycle::kill_args(&inv.syscont.data_dir, id, &sub) {
+        Some(new) => {
+            tracing::debug!(container = %id, args = ?new, "systemd container: SIGTERM sent as SIGRTMIN+3");
+            let mut out = inv.engine_args[..=i].to_vec();
+            out.extend(new.into_iter().map(std::ffi::OsString::from));
+            out
+        }
+        None => inv.engine_args.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +213,45 @@ mod tests {
             prepare(&inv(state.path(), &["delete", "id"])).unwrap(),
             PathBuf::from("/bin/sh")
         );
+    }
+
+    #[test]
+    fn systemd_containers_get_their_stop_signal() {
+        let state = tempfile::tempdir().unwrap();
+        let data = state.path().join("data");
+        let store = store::Store::new(&data);
+        store.create_dir("sd").unwrap();
+        store
+            .save(&store::Record {
+                id: "sd".into(),
+                systemd: true,
+                ..Default::default()
+            })
+            .unwrap();
+        store.create_dir("plain").unwrap();
+        store
+            .save(&store::Record {
+                id: "plain".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let args = |sub: &[&str]| {
+            let mut i = inv(state.path(), sub);
+            i.syscont.data_dir = data.clone();
+            engine_args(&i)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            args(&["--root", "/r", "kill", "sd", "15"]),
+            ["--root", "/r", "kill", "sd", "37"]
+        );
+        assert_eq!(args(&["kill", "sd"]), ["kill", "sd", "37"]);
+        assert_eq!(args(&["kill", "sd", "9"]), ["kill", "sd", "9"]);
+        assert_eq!(args(&["kill", "plain", "15"]), ["kill", "plain", "15"]);
+        assert_eq!(args(&["kill", "unknown", "15"]), ["kill", "unknown", "15"]);
+        assert_eq!(args(&["delete", "sd"]), ["delete", "sd"]);
     }
 
     #[test]

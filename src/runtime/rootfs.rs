@@ -327,6 +327,7 @@ pub fn prepare(
             alive_paths: vec![],
             mounts: vec![],
             copied_rootfs: previous.as_ref().is_some_and(|r| r.copied_rootfs),
+            systemd: false,
         },
     };
     store.save(&b.record)?;

@@ -68,6 +68,9 @@ pub struct Record {
     /// The rootfs is a chowned copy (the file system could not ID-map).
     #[serde(default)]
     pub copied_rootfs: bool,
+    /// The container's init is systemd (its stop signal is SIGRTMIN+3).
+    #[serde(default)]
+    pub systemd: bool,
 }
 
 impl Record {
@@ -447,6 +450,7 @@ mod tests {
             alive_paths: vec![layer.clone()],
             mounts: vec![],
             copied_rootfs: false,
+            systemd: false,
         };
         s.save(&r).unwrap();
         assert_eq!(s.load("c1").unwrap().unwrap(), r);

@@ -87,6 +87,62 @@ pub fn runs_init(root: &Map<String, Value>) -> bool {
     matches!(base, "init" | "systemd")
 }
 
+/// Whether the init the spec runs is systemd, resolved inside `rootfs`
+/// (`/sbin/init` is usually a symlink to it; symlinks are followed as the
+/// container would, absolute ones from the rootfs).
+pub fn init_is_systemd(root: &Map<String, Value>, rootfs: &Path) -> bool {
+    if !runs_init(root) {
+        return false;
+    }
+    let arg0 = root["process"]["args"][0].as_str().unwrap_or_default();
+    let candidates: Vec<String> = if arg0.starts_with('/') {
+        vec![arg0.to_string()]
+    } else {
+        ["/sbin/", "/usr/sbin/", "/usr/lib/systemd/", "/lib/systemd/"]
+            .iter()
+            .map(|d| format!("{d}{arg0}"))
+            .collect()
+    };
+    candidates.iter().any(|c| {
+        let mut inside = PathBuf::from(c);
+        for _ in 0..16 {
+            let host = rootfs.join(inside.strip_prefix("/").unwrap_or(&inside));
+            match std::fs::read_link(&host) {
+                Ok(t) if t.is_absolute() => inside = t,
+                Ok(t) => inside = inside.parent().unwrap_or(Path::new("/")).join(t),
+                Err(_) => {
+                    return host.is_file() && inside.file_name().is_some_and(|n| n == "systemd");
+                }
+            }
+        }
+        false
+    })
+}
+
+/// systemd's stop signal: SIGRTMIN+3 as glibc numbers it.
+pub const SYSTEMD_STOP_SIGNAL: &str = "37";
+
+/// The arguments of an engine `kill` for a systemd container: a SIGTERM
+/// (the engine's default stop signal, which systemd takes as "re-execute")
+/// becomes SIGRTMIN+3 (orderly shutdown). `sub_args` follow `kill`;
+/// returns the index (in `sub_args`) and value to set, or to append.
+pub fn systemd_kill_signal(sub_args: &[String]) -> Option<(usize, &'static str)> {
+    let positional: Vec<usize> = sub_args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !a.starts_with('-'))
+        .map(|(i, _)| i)
+        .collect();
+    match positional.as_slice() {
+        [_id] => Some((sub_args.len(), SYSTEMD_STOP_SIGNAL)),
+        [_id, sig, ..] => {
+            let s = sub_args[*sig].trim_start_matches("SIG");
+            matches!(s, "15" | "TERM").then_some((*sig, SYSTEMD_STOP_SIGNAL))
+        }
+        _ => None,
+    }
+}
+
 fn mounted(mounts: &[Value], dest: &str) -> bool {
     mounts.iter().any(|m| {
         m.get("destination")
@@ -187,6 +243,43 @@ mod tests {
             .iter()
             .map(|m| m["destination"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn systemd_is_found_through_the_init_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("lib/systemd")).unwrap();
+        std::fs::create_dir_all(r.join("sbin")).unwrap();
+        std::fs::write(r.join("lib/systemd/systemd"), b"").unwrap();
+        std::os::unix::fs::symlink("/lib/systemd/systemd", r.join("sbin/init")).unwrap();
+        assert!(init_is_systemd(&spec(&["/sbin/init"], json!([])), r));
+        assert!(init_is_systemd(&spec(&["init"], json!([])), r));
+        assert!(!init_is_systemd(&spec(&["sh"], json!([])), r));
+        // busybox's init is not systemd.
+        std::fs::remove_file(r.join("sbin/init")).unwrap();
+        std::fs::write(r.join("sbin/busybox"), b"").unwrap();
+        std::os::unix::fs::symlink("busybox", r.join("sbin/init")).unwrap();
+        assert!(!init_is_systemd(&spec(&["/sbin/init"], json!([])), r));
+        // A symlink loop ends.
+        std::fs::remove_file(r.join("sbin/init")).unwrap();
+        std::os::unix::fs::symlink("/sbin/init", r.join("sbin/init")).unwrap();
+        assert!(!init_is_systemd(&spec(&["/sbin/init"], json!([])), r));
+    }
+
+    #[test]
+    fn sigterm_becomes_systemds_stop_signal() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(systemd_kill_signal(&a(&["id", "15"])), Some((1, "37")));
+        assert_eq!(systemd_kill_signal(&a(&["id", "SIGTERM"])), Some((1, "37")));
+        assert_eq!(
+            systemd_kill_signal(&a(&["--all", "id", "TERM"])),
+            Some((2, "37"))
+        );
+        assert_eq!(systemd_kill_signal(&a(&["id"])), Some((1, "37")));
+        assert_eq!(systemd_kill_signal(&a(&["id", "9"])), None);
+        assert_eq!(systemd_kill_signal(&a(&["id", "KILL"])), None);
+        assert_eq!(systemd_kill_signal(&a(&[])), None);
     }
 
     #[test]
