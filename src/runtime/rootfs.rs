@@ -324,7 +324,11 @@ pub fn prepare(
             id: id.into(),
             bundle: std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf()),
             engine_root: engine_root.clone(),
-            alive_paths: vec![],
+            // Kept for a copied rootfs (not rebuilt); set again otherwise.
+            alive_paths: previous
+                .as_ref()
+                .map(|r| r.alive_paths.clone())
+                .unwrap_or_default(),
             mounts: vec![],
             copied_rootfs: previous.as_ref().is_some_and(|r| r.copied_rootfs),
             systemd: false,
@@ -372,7 +376,11 @@ pub fn prepare(
             let _ = std::fs::remove_dir(&target);
             copy_shifted(&engine_root, &target, ids).map_err(ioerr(&target))?;
             b.record.copied_rootfs = true;
-            b.record.alive_paths = vec![engine_root.clone()];
+            // An engine overlay's upper layer outlives a stop (the merged
+            // directory does not: dockerd removes it at every stop).
+            if b.record.alive_paths.is_empty() {
+                b.record.alive_paths = vec![engine_root.clone()];
+            }
         }
         Err(Some(e)) => return Err(e),
         Err(None) => {
@@ -480,6 +488,55 @@ mod tests {
         ]);
         assert_eq!(a, Path::new("/var/lib/docker/overlay2"));
         assert_eq!(common_ancestor(&[Path::new("/a/b")]), Path::new("/a/b"));
+    }
+
+    /// A rootfs that cannot be ID-mapped (inside an overlay) is copied once;
+    /// the next create of the same container reuses the copy and keeps the
+    /// paths that tell the container still exists.
+    #[test]
+    fn a_copied_rootfs_is_reused_and_keeps_its_liveness() {
+        if !crate::testutil::root_or_skip("the copied rootfs test") {
+            return;
+        }
+        let t = tempfile::tempdir_in("/var/tmp").unwrap();
+        let p = |n: &str| t.path().join(n);
+        for d in ["lower/rootfs/bin", "upper", "work", "merged", "bundle"] {
+            std::fs::create_dir_all(p(d)).unwrap();
+        }
+        std::fs::write(p("lower/rootfs/bin/x"), b"x").unwrap();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            p("lower").display(),
+            p("upper").display(),
+            p("work").display()
+        );
+        nix::mount::mount(
+            Some("overlay"),
+            &p("merged"),
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .unwrap();
+        let store = Store::new(&p("data"));
+        let ids = Ids {
+            uid: 500_000,
+            gid: 500_000,
+            size: 65536,
+        };
+        let root = p("merged/rootfs");
+        let first = prepare(&store, "c", &p("bundle"), &root, &[], ids);
+        let rec1 = store.load("c").unwrap().unwrap();
+        let second = prepare(&store, "c", &p("bundle"), &root, &[], ids);
+        let rec2 = store.load("c").unwrap().unwrap();
+        let _ = idmap::detach(&p("merged"));
+        let first = first.unwrap();
+        assert!(first.copied_rootfs);
+        assert!(second.unwrap().copied_rootfs);
+        assert!(first.root.join("bin/x").exists());
+        assert!(!rec1.alive_paths.is_empty());
+        assert_eq!(rec1.alive_paths, rec2.alive_paths);
+        store.release("c", None).unwrap();
     }
 
     #[test]
