@@ -18,8 +18,13 @@ fn run_dir() -> PathBuf {
 }
 
 /// Stop the running supervisor with SIGNAL, leave the containers without
-/// it for a second, then start a new one with scripts/env-up.sh.
-fn restart_supervisor(signal: libc::c_int) {
+/// it for a second — while a `docker exec` into `during` starts, if given —
+/// then start a new one with scripts/env-up.sh. Returns that exec's output.
+fn restart_supervisor(
+    signal: libc::c_int,
+    docker_host: &str,
+    during: Option<&Container>,
+) -> Option<Out> {
     let pidfile = run_dir().join("supervisor.pid");
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .ok()
@@ -40,9 +45,27 @@ fn restart_supervisor(signal: libc::c_int) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // No supervisor now: an exec connects to the agent socket that the fd
+    // holder keeps listening, and waits for the next supervisor.
+    let exec = during.map(|c| {
+        let args = vec![
+            "exec".to_string(),
+            c.id.clone(),
+            "cat".into(),
+            "/proc/meminfo".into(),
+        ];
+        let host = docker_host.to_string();
+        std::thread::spawn(move || {
+            run_cmd(
+                Command::new("docker").env("DOCKER_HOST", host).args(&args),
+                Duration::from_secs(120),
+            )
+        })
+    });
     std::thread::sleep(Duration::from_secs(1));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/env-up.sh");
     run_cmd(Command::new("bash").arg(script), Duration::from_secs(120)).ok();
+    exec.map(|h| h.join().expect("exec thread"))
 }
 
 #[test]
@@ -67,7 +90,14 @@ fn supervisor_restart_and_crash_cost_running_containers_nothing() {
             pause_us,
         ]);
         std::thread::sleep(Duration::from_millis(1500));
-        restart_supervisor(signal);
+        let during =
+            restart_supervisor(signal, &env.docker_host, Some(&idle)).expect("an exec was started");
+        // Started while no supervisor ran: served by the next one.
+        assert_eq!(
+            meminfo_kb(&during.stdout, "MemTotal"),
+            Some(MEM_LIMIT_KB),
+            "exec started during the {name} gap:\n{during}"
+        );
         let w = reader.wait(Duration::from_secs(60));
         let logs = reader.docker(&["logs", &reader.id]);
         assert_eq!(

@@ -9,6 +9,11 @@
 //! new supervisor asks the holder for everything it keeps (`DUMP`), takes
 //! the fds back and serves the calls that waited meanwhile.
 //!
+//! It also keeps the supervisor's listening agent socket (`LISTEN`): while
+//! no supervisor runs, a `docker exec` or create that connects waits in its
+//! backlog, and the next supervisor accepts it, instead of failing with
+//! "failed to connect with seccomp agent".
+//!
 //! The holder never reads a notification: it polls its fds for hang-up only
 //! (no `POLLIN`), so the kernel does not even wake it on a trapped call. It
 //! drops an fd when no process uses the filter any more, and exits when it
@@ -27,6 +32,9 @@ use crate::kernel::seqpacket;
 pub const HOLDER_SOCKET: &str = "holder.sock";
 const DUMP: &[u8] = b"DUMP";
 const END: &[u8] = b"END";
+/// The supervisor's listening agent socket (with its fd): kept so that a
+/// runc that connects while no supervisor runs waits in its backlog.
+pub const LISTEN: &[u8] = b"LISTEN";
 /// Largest message (a ContainerProcessState is about 1 KiB).
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -75,6 +83,7 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
     );
     let mut client: Option<OwnedFd> = None;
     let mut kept: Vec<(Vec<u8>, OwnedFd)> = Vec::new();
+    let mut agent: Option<OwnedFd> = None;
     let mut buf = vec![0u8; MAX_MESSAGE];
     // A freshly started holder waits a while for its supervisor.
     let started = Instant::now();
@@ -130,7 +139,13 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
                 Some(Ok(Some((n, mut fds)))) => {
                     let msg = &buf[..n];
                     if msg == DUMP {
-                        dump(client.as_ref(), &kept).is_err()
+                        dump(client.as_ref(), agent.as_ref(), &kept).is_err()
+                    } else if msg == LISTEN {
+                        // The newest supervisor's socket replaces the old one.
+                        if let Some(fd) = fds.pop() {
+                            agent = Some(fd);
+                        }
+                        false
                     } else if let Some(fd) = fds.pop() {
                         kept.push((msg.to_vec(), fd));
                         false
@@ -158,8 +173,15 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
     }
 }
 
-fn dump(client: Option<&OwnedFd>, kept: &[(Vec<u8>, OwnedFd)]) -> io::Result<()> {
+fn dump(
+    client: Option<&OwnedFd>,
+    agent: Option<&OwnedFd>,
+    kept: &[(Vec<u8>, OwnedFd)],
+) -> io::Result<()> {
     let Some(c) = client else { return Ok(()) };
+    if let Some(a) = agent {
+        seqpacket::send(c.as_fd(), LISTEN, Some(a.as_fd()))?;
+    }
     for (raw, fd) in kept {
         seqpacket::send(c.as_fd(), raw, Some(fd.as_fd()))?;
     }
@@ -222,7 +244,8 @@ impl HolderClient {
         }
     }
 
-    /// Everything the holder keeps: `(ContainerProcessState, fd)` pairs.
+    /// Everything the holder keeps: `(ContainerProcessState, fd)` pairs, and
+    /// `(LISTEN, fd)` for the agent socket of a previous supervisor.
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, OwnedFd)>, HolderError> {
         let io_err = |source| HolderError::Io {
             path: socket_path(&self.state_dir),

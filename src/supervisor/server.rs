@@ -25,6 +25,7 @@ use crate::kernel::arch::SyscallTable;
 use crate::kernel::notify::NotifyFd;
 use crate::supervisor::agent::{self, Pending, Progress, Registration};
 use crate::supervisor::files::FileTable;
+use crate::supervisor::holder;
 use crate::supervisor::holder::HolderClient;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::Stats;
@@ -32,6 +33,8 @@ use crate::supervisor::worker::{self, NewProcess, Shared, ToMain, WorkerHandle};
 use crate::supervisor::SupervisorError;
 
 const AGENT: Token = Token(0);
+/// The previous supervisor's agent socket, taken back from the fd holder.
+const AGENT_BEFORE: Token = Token(5);
 const STATS: Token = Token(1);
 const WAKER: Token = Token(2);
 const SIGNALS: Token = Token(3);
@@ -54,6 +57,9 @@ pub struct Server {
     state_dir: PathBuf,
     poll: Poll,
     agent: UnixListener,
+    /// The previous supervisor's agent socket (from the fd holder), whose
+    /// backlog holds what connected while no supervisor ran.
+    agent_before: Option<UnixListener>,
     stats_listener: UnixListener,
     signals: SignalFd,
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -143,6 +149,7 @@ impl Server {
             state_dir: state_dir.to_path_buf(),
             poll,
             agent,
+            agent_before: None,
             stats_listener,
             signals,
             _lock: lock,
@@ -188,6 +195,28 @@ impl Server {
         };
         match client.dump() {
             Ok(kept) => {
+                let (listen, kept): (Vec<_>, Vec<_>) =
+                    kept.into_iter().partition(|(raw, _)| raw == holder::LISTEN);
+                // The previous supervisor's socket: what connected while no
+                // supervisor ran waits in its backlog.
+                for (_, fd) in listen {
+                    let std_listener = std::os::unix::net::UnixListener::from(fd);
+                    let _ = std_listener.set_nonblocking(true);
+                    let mut l = UnixListener::from_std(std_listener);
+                    match self
+                        .poll
+                        .registry()
+                        .register(&mut l, AGENT_BEFORE, Interest::READABLE)
+                    {
+                        Ok(()) => {
+                            self.agent_before = Some(l);
+                            tracing::info!("took back the previous supervisor's agent socket");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot watch the previous agent socket")
+                        }
+                    }
+                }
                 let n = kept.len();
                 for (raw, fd) in kept {
                     let mut p = Pending::default();
@@ -205,6 +234,8 @@ impl Server {
             }
             Err(e) => tracing::warn!(error = %e, "fd holder did not answer"),
         }
+        let mut client = client;
+        client.keep(holder::LISTEN, self.agent.as_fd());
         self.holder = Some(client);
     }
 
@@ -229,7 +260,8 @@ impl Server {
             }
             for ev in events.iter() {
                 match ev.token() {
-                    AGENT => self.accept_agent(),
+                    AGENT => self.accept_agent(false),
+                    AGENT_BEFORE => self.accept_agent(true),
                     STATS => self.accept_stats(),
                     WAKER => self.worker_reports(),
                     SIGNALS => {
@@ -251,7 +283,11 @@ impl Server {
     /// trapped call is left received but unanswered; the fd holder keeps the
     /// listeners for the next supervisor.
     fn shutdown(&mut self) {
-        let _ = std::fs::remove_file(agent_meta::agent_socket(&self.state_dir));
+        // With a holder, the agent socket stays: the holder keeps it
+        // listening for the next supervisor.
+        if self.holder.is_none() {
+            let _ = std::fs::remove_file(agent_meta::agent_socket(&self.state_dir));
+        }
         let _ = std::fs::remove_file(agent_meta::stats_socket(&self.state_dir));
         let handles: Vec<WorkerHandle> = self.workers.drain().map(|(_, h)| h).collect();
         let joins: Vec<_> = handles.into_iter().map(WorkerHandle::stop).collect();
@@ -269,9 +305,14 @@ impl Server {
         }
     }
 
-    fn accept_agent(&mut self) {
+    fn accept_agent(&mut self, before: bool) {
         loop {
-            let (mut stream, _) = match self.agent.accept() {
+            let listener = match (before, &self.agent_before) {
+                (true, Some(l)) => l,
+                (true, None) => return,
+                (false, _) => &self.agent,
+            };
+            let (mut stream, _) = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
