@@ -23,12 +23,12 @@
 //!   is left as it is, with a warning (its files then show as `nobody`).
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::kernel::idmap::{self, IdMap};
 use crate::kernel::{mountinfo, overlay, KernelError};
-use crate::runtime::store::{Record, Store, StoreError};
+use crate::runtime::store::{mkdir_mode, Record, Store, StoreError};
 use crate::runtime::system::Ids;
 
 /// Errors of preparing the rootfs and mounts.
@@ -85,12 +85,7 @@ fn ioerr(path: &Path) -> impl FnOnce(std::io::Error) -> RootfsError + '_ {
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), RootfsError> {
-    match std::fs::DirBuilder::new().mode(mode).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(ioerr(path)(e)),
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(ioerr(path))
+    mkdir_mode(path, mode).map_err(ioerr(path))
 }
 
 /// The mapping of the container: container ids 0..size to its host range.

@@ -102,13 +102,20 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
 }
 
-fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
+/// Make the directory `path` (its parent must exist) if it is missing, and
+/// give it `mode` either way: the modes of the data directory's layout are
+/// syscont's to keep.
+pub(crate) fn mkdir_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     match std::fs::DirBuilder::new().mode(mode).create(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(path)(e)),
+        Err(e) => return Err(e),
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
+    mkdir_mode(path, mode).map_err(io(path))
 }
 
 impl Store {

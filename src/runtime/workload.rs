@@ -14,11 +14,11 @@
 //!
 //! A destination the spec already mounts is left as the user gave it.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use crate::runtime::store::mkdir_mode;
 use crate::runtime::system::Ids;
 
 /// Errors of preparing the workload directories.
@@ -51,25 +51,17 @@ pub fn prepare_dirs(dir: &Path, ids: Ids) -> Result<Vec<(String, PathBuf)>, Work
         move |source| WorkloadError::Io { path, source }
     };
     let inner = dir.join("inner");
-    mkdir(&inner, 0o711).map_err(io(&inner))?;
+    mkdir_mode(&inner, 0o711).map_err(io(&inner))?;
     let mut out = Vec::new();
     for (dest, name) in INNER_DIRS {
         let p = inner.join(name);
         if !p.exists() {
-            mkdir(&p, 0o710).map_err(io(&p))?;
+            mkdir_mode(&p, 0o710).map_err(io(&p))?;
             std::os::unix::fs::chown(&p, Some(ids.uid), Some(ids.gid)).map_err(io(&p))?;
         }
         out.push((dest.to_string(), p));
     }
     Ok(out)
-}
-
-fn mkdir(p: &Path, mode: u32) -> std::io::Result<()> {
-    match std::fs::DirBuilder::new().mode(mode).create(p) {
-        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Whether the container's command is an init.
