@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::runtime::idrange::{Pool, DEFAULT_SIZE};
-use crate::runtime::lifecycle::{SUBGID, SUBUID};
 use crate::runtime::store::Store;
 
 /// How often the reaper looks.
@@ -22,13 +21,11 @@ pub fn spawn(data_dir: &Path) -> std::io::Result<()> {
         .name("reaper".into())
         .spawn(move || {
             let store = Store::new(&data_dir);
+            // Releasing and listing ranges needs only the allocation file,
+            // not the subordinate id files: a pool without runs will do.
+            let pool = Pool::new(&data_dir, DEFAULT_SIZE, &[], &[]).ok();
             loop {
                 if data_dir.exists() {
-                    // Releasing a range needs only the allocation file.
-                    let pool = store
-                        .pool(DEFAULT_SIZE, Path::new(SUBUID), Path::new(SUBGID))
-                        .ok()
-                        .or_else(|| Pool::new(&data_dir, DEFAULT_SIZE, &[], &[]).ok());
                     let freed = store.reap(pool.as_ref());
                     if !freed.is_empty() {
                         tracing::info!(count = freed.len(), "freed gone containers");
