@@ -283,17 +283,11 @@ pub const OUR_WORKDIR: &str = "syscont-work";
 /// fresh mount starts with nothing cached. A failure is logged: the
 /// container runs either way.
 fn refresh_engine_mount(id: &str, ov: &overlay::Overlay, engine_root: &Path) {
-    let fresh = overlay::Overlay {
-        lower: ov.lower.clone(),
-        upper: ov.upper.clone(),
-        work: ov.work.clone(),
-        options: ov.options.clone(),
-    };
     if let Err(e) = idmap::detach(engine_root) {
         tracing::warn!(container = %id, rootfs = %engine_root.display(), error = %e, "cannot refresh the engine's rootfs mount");
         return;
     }
-    if let Err(e) = overlay::mount(&fresh, engine_root) {
+    if let Err(e) = overlay::mount(ov, engine_root) {
         tracing::error!(container = %id, rootfs = %engine_root.display(), error = %e,
             "the engine's rootfs mount could not be made again: the engine's cp and diff of this container will fail");
     }
