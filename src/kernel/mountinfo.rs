@@ -2,6 +2,7 @@
 //! system type and super options (an overlay's layers). Parsing only; no
 //! syscalls beyond reading the file.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use super::{KernelError, Result};
@@ -19,29 +20,34 @@ pub struct MountEntry {
     pub super_options: String,
 }
 
-/// Undo mountinfo's octal escapes (`\040` for a space, and so on).
-pub fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+/// Undo mountinfo's octal escapes (`\040` for a space, and so on), bytes
+/// kept as they are.
+pub fn unescape_bytes(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            let oct = &b[i + 1..(i + 4).min(b.len())];
-            if oct.len() == 3 && oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (oct[0] - b'0') as u32 * 64
-                    + (oct[1] - b'0') as u32 * 8
-                    + (oct[2] - b'0') as u32;
-                if v <= 255 {
-                    out.push(v as u8);
+    while i < s.len() {
+        if s[i] == b'\\' && i + 3 < s.len() {
+            let oct = &s[i + 1..i + 4];
+            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = u32::from(oct[0] - b'0') * 64
+                    + u32::from(oct[1] - b'0') * 8
+                    + u32::from(oct[2] - b'0');
+                if let Ok(b) = u8::try_from(v) {
+                    out.push(b);
                     i += 4;
                     continue;
                 }
             }
         }
-        out.push(b[i]);
+        out.push(s[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
+}
+
+/// [`unescape_bytes`] as text (invalid UTF-8 replaced).
+pub fn unescape(s: &str) -> String {
+    String::from_utf8_lossy(&unescape_bytes(s.as_bytes())).into_owned()
 }
 
 /// Parse mountinfo text; malformed lines are skipped.
@@ -61,7 +67,9 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
         };
         out.push(MountEntry {
             mount_id,
-            mount_point: PathBuf::from(unescape(l[4])),
+            mount_point: PathBuf::from(std::ffi::OsString::from_vec(unescape_bytes(
+                l[4].as_bytes(),
+            ))),
             mount_options: l[5].to_string(),
             fs_type: r[0].to_string(),
             source: unescape(r[1]),

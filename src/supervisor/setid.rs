@@ -36,6 +36,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::kernel::mountinfo::unescape_bytes as unescape;
 use crate::kernel::resolve::{
     fs_magic, mount_stat, open_base, Base, MountStat, Walker, TMPFS_MAGIC,
 };
@@ -93,30 +94,6 @@ pub struct Mount {
     pub fs_type: Vec<u8>,
     /// An overlay's `upperdir` (unescaped), if it has one.
     pub upperdir: Option<Vec<u8>>,
-}
-
-/// Undo the octal escapes of mountinfo (`\040` for a space, …), bytes kept.
-fn unescape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' && i + 3 < s.len() {
-            let oct = &s[i + 1..i + 4];
-            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = u32::from(oct[0] - b'0') * 64
-                    + u32::from(oct[1] - b'0') * 8
-                    + u32::from(oct[2] - b'0');
-                if let Ok(b) = u8::try_from(v) {
-                    out.push(b);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
 }
 
 /// The value of `key=` among comma-separated super options (escaped
