@@ -19,6 +19,14 @@ fi
 stop_pidfile dockerd "$SYSCONT_TEST_RUN/dockerd.pid" "$DOCKERD"
 stop_pidfile containerd "$SYSCONT_TEST_RUN/containerd.pid" "$CONTAINERD"
 
+# dockerd leaves the bind of the host's network namespace it made for
+# --network host in its exec root; nothing uses it once dockerd is gone.
+awk -v root="$SYSCONT_TEST_RUN/docker-exec/" 'index($5, root) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | while read -r m; do
+        log "unmounting dockerd's leftover $m"
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+
 # containerd-shims of our containerd outlive it only if a container was left
 # running; they are ours by their unique -address argument.
 for d in /proc/[0-9]*; do
