@@ -209,7 +209,16 @@ impl NotifyFd {
     /// Install `src` in the target as the result of its syscall
     /// (`SECCOMP_ADDFD_FLAG_SEND`): this both adds the fd and answers `id`
     /// with its number. `cloexec` sets `O_CLOEXEC` on the new fd.
+    ///
+    /// Every catchable signal is blocked for the ioctl. With
+    /// `SECCOMP_ADDFD_FLAG_SEND` the kernel marks the notification replied
+    /// *before* it waits for the target to take the fd; a signal that
+    /// interrupts that wait withdraws the fd but leaves the reply marked,
+    /// so the target's syscall returns 0 with no fd (an `open` "returns"
+    /// fd 0) and the call can never be answered again (`EINPROGRESS`).
+    /// The worker's wake signal must therefore never land inside it.
     pub fn add_fd_and_send(&self, id: u64, src: BorrowedFd<'_>, cloexec: bool) -> Result<i32> {
+        let _blocked = SignalsBlocked::new();
         let mut addfd = libc::seccomp_notif_addfd {
             id,
             flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
@@ -230,11 +239,45 @@ impl NotifyFd {
             if r >= 0 {
                 return Ok(r);
             }
-            // EINTR: the kernel withdrew the request (or reports the
-            // result if the target had already taken it): ask again.
+            // EINTR (only from a stop, e.g. the freezer, as signals are
+            // blocked): the kernel withdrew the request or reports the
+            // result if the target had already taken it: ask again.
             if !interrupted() {
                 return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_ADDFD"));
             }
+        }
+    }
+}
+
+/// Every catchable signal blocked on this thread until dropped (the old
+/// mask is restored then).
+struct SignalsBlocked {
+    old: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    fn new() -> Self {
+        // SAFETY: sigfillset and pthread_sigmask write only to the two
+        // local sigset_t values, which are valid and initialised (zeroed,
+        // then filled / written by the kernel). SIGKILL and SIGSTOP are
+        // ignored by the mask, as always.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            SignalsBlocked { old }
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new` on the same thread (the
+        // guard is a local, never sent); a pending wake signal is delivered
+        // now and its handler does nothing.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
         }
     }
 }

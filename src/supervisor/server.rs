@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::thread::JoinHandleExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::supervisor::holder;
 use crate::supervisor::holder::HolderClient;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::stats::Stats;
-use crate::supervisor::worker::{self, NewProcess, Shared, ToMain, WorkerHandle};
+use crate::supervisor::worker::{self, NewProcess, Shared, ToMain, WorkerHandle, KICK_RETRY};
 use crate::supervisor::SupervisorError;
 
 const AGENT: Token = Token(0);
@@ -292,8 +293,15 @@ impl Server {
         let handles: Vec<WorkerHandle> = self.workers.drain().map(|(_, h)| h).collect();
         let joins: Vec<_> = handles.into_iter().map(WorkerHandle::stop).collect();
         let deadline = Instant::now() + Duration::from_secs(3);
+        let mut rewake = Instant::now() + KICK_RETRY;
         for j in joins {
             while !j.is_finished() && Instant::now() < deadline {
+                // The wake signal can land just before a worker blocks in
+                // a receive: repeat it, as the main loop does.
+                if Instant::now() >= rewake {
+                    crate::kernel::signal::wake(j.as_pthread_t());
+                    rewake = Instant::now() + KICK_RETRY;
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
