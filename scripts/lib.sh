@@ -23,6 +23,7 @@ export SYSCONT_TEST_STATE_DIR SYSCONT_TEST_SYSCONT_DATA
 # Images built locally (never pulled).
 SYSCONT_BUSYBOX_IMAGE="syscont-busybox:test"
 SYSCONT_BOOKWORM_IMAGE="syscont-bookworm:test"
+SYSCONT_SYSTEMD_IMAGE="syscont-systemd:test"
 SYSCONT_DEMO_IMAGE="$SYSCONT_BOOKWORM_IMAGE"
 
 log() { printf '[syscont %s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }

@@ -17,7 +17,7 @@ start=$(date +%s)
 "$SYSCONT_ROOT/scripts/build.sh"
 trap '"$SYSCONT_ROOT/scripts/env-down.sh" || true' EXIT
 "$SYSCONT_ROOT/scripts/env-up.sh"
-"$SYSCONT_ROOT/scripts/images.sh" busybox bookworm
+"$SYSCONT_ROOT/scripts/images.sh" busybox bookworm systemd
 
 export DOCKER_HOST SYSCONT_TEST_STATE_DIR
 export SYSCONT_TEST_LOGS

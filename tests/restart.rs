@@ -98,6 +98,28 @@ fn supervisor_restart_and_crash_cost_running_containers_nothing() {
             Some(MEM_LIMIT_KB),
             "exec started during the {name} gap:\n{during}"
         );
+        // Before waiting for it: if the reader is still running after its
+        // 6 s and a margin, say where it is stuck (for the failure message).
+        let pid = reader.host_pid();
+        let t = Instant::now();
+        while reader.inspect("{{.State.Running}}") == "true"
+            && t.elapsed() < Duration::from_secs(45)
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if reader.inspect("{{.State.Running}}") == "true" {
+            let read =
+                |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            panic!(
+                "reader across a supervisor {name} still running: wchan={} syscall={}\nstack:\n{}\nfds: {:?}",
+                read("wchan"),
+                read("syscall"),
+                read("stack"),
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .map(|d| d.flatten().map(|e| std::fs::read_link(e.path()).unwrap_or_default()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            );
+        }
         let w = reader.wait(Duration::from_secs(60));
         let logs = reader.docker(&["logs", &reader.id]);
         assert_eq!(

@@ -36,6 +36,7 @@ pub mod meminfo;
 mod source;
 pub mod stat;
 pub mod swaps;
+pub mod sysctl;
 pub mod sysinfo;
 pub mod tasks;
 pub mod uptime;

@@ -38,13 +38,16 @@ pub enum Sys {
     Lsetxattr,
     Fsetxattr,
     Setxattrat,
+    Mount,
+    Umount,
+    Umount2,
     /// Anything else that reached the supervisor.
     Other,
 }
 
 impl Sys {
     /// Every handled syscall.
-    pub const ALL: [Sys; 18] = [
+    pub const ALL: [Sys; 21] = [
         Sys::Open,
         Sys::Openat,
         Sys::Openat2,
@@ -62,6 +65,9 @@ impl Sys {
         Sys::Lsetxattr,
         Sys::Fsetxattr,
         Sys::Setxattrat,
+        Sys::Mount,
+        Sys::Umount,
+        Sys::Umount2,
         Sys::Other,
     ];
 
@@ -85,6 +91,9 @@ impl Sys {
             Sys::Lsetxattr => "lsetxattr",
             Sys::Fsetxattr => "fsetxattr",
             Sys::Setxattrat => "setxattrat",
+            Sys::Mount => "mount",
+            Sys::Umount => "umount",
+            Sys::Umount2 => "umount2",
             Sys::Other => "other",
         }
     }

@@ -11,6 +11,8 @@ use super::{KernelError, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
     pub mount_id: u32,
+    /// The id of the mount this one is mounted on (itself for a root).
+    pub parent_id: u32,
     pub mount_point: PathBuf,
     pub fs_type: String,
     pub source: String,
@@ -62,11 +64,12 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
         if l.len() < 6 || r.len() < 3 {
             continue;
         }
-        let Ok(mount_id) = l[0].parse() else {
+        let (Ok(mount_id), Ok(parent_id)) = (l[0].parse(), l[1].parse()) else {
             continue;
         };
         out.push(MountEntry {
             mount_id,
+            parent_id,
             mount_point: PathBuf::from(std::ffi::OsString::from_vec(unescape_bytes(
                 l[4].as_bytes(),
             ))),

@@ -362,6 +362,9 @@ pub fn lexical_components(abs: &[u8]) -> Vec<&[u8]> {
 ///   process directory (`cwd`, `root`, `fd/N`, `map_files/…`), or when the
 ///   path has a `..` that a link could redirect. So the frequent reads of
 ///   `/proc/<pid>/stat`, `/proc/self/status` (ps, top, runc) skip the walk.
+/// - anywhere else: when the last component is the name of an emulated
+///   file (a procfs or sysfs mounted elsewhere inside the container, or an
+///   inner container's, which its runtime mounts at a path of its own).
 pub fn lexical_candidate(abs: &[u8]) -> bool {
     // A `..` after a link (`/proc/thread-self/../../..`) may land anywhere
     // the lexical form does not show: any such path through /proc, /sys or
@@ -387,9 +390,23 @@ pub fn lexical_candidate(abs: &[u8]) -> bool {
                     .iter()
                     .any(|c| matches!(*c, b"cwd" | b"root" | b"fd" | b"map_files"))
         }
-        _ => false,
+        _ => comps.last().is_some_and(|c| EMULATED_NAMES.contains(c)),
     }
 }
+
+/// The last components of the emulated files' paths.
+const EMULATED_NAMES: [&[u8]; 10] = [
+    b"uptime",
+    b"meminfo",
+    b"cpuinfo",
+    b"stat",
+    b"loadavg",
+    b"swaps",
+    b"diskstats",
+    b"online",
+    b"possible",
+    b"present",
+];
 
 /// Join a base directory (absolute) and a relative path.
 pub fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
@@ -463,6 +480,10 @@ mod tests {
             // A `..` after a link may land anywhere: walked.
             b"/proc/thread-self/../../../meminfo",
             b"/proc/../etc/x",
+            // A procfs or sysfs mounted elsewhere (an inner container's).
+            b"/mnt/p/meminfo",
+            b"/var/lib/docker/x/merged/proc/uptime",
+            b"/host-sys/devices/system/cpu/online",
         ] {
             assert!(lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }
@@ -472,6 +493,8 @@ mod tests {
             b"/usr/lib/proc/x",
             b"/",
             b"/dev/null",
+            b"/etc/meminfo.conf",
+            b"/proc/1/stat",
         ] {
             assert!(!lexical_candidate(p), "{}", String::from_utf8_lossy(p));
         }

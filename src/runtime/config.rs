@@ -208,11 +208,28 @@ impl Loaded {
 
     /// Deny `names` in `linux.seccomp` (see [`seccomp::deny`]).
     pub fn deny_syscalls(&mut self, names: &[&str]) -> Result<(), ConfigError> {
+        self.edit_seccomp(|linux| seccomp::deny(linux, names))
+    }
+
+    /// The system container's seccomp changes made before the merge:
+    /// [`seccomp::SYSTEM_GRANTED`] allowed, [`seccomp::SYSTEM_ENOSYS`]
+    /// answered `ENOSYS`.
+    pub fn open_system_syscalls(&mut self) -> Result<(), ConfigError> {
+        self.edit_seccomp(|linux| {
+            seccomp::grant(linux, &seccomp::SYSTEM_GRANTED)?;
+            seccomp::refuse_with(linux, &seccomp::SYSTEM_ENOSYS, libc::ENOSYS)
+        })
+    }
+
+    fn edit_seccomp(
+        &mut self,
+        edit: impl FnOnce(&mut Map<String, Value>) -> Result<(), seccomp::SeccompError>,
+    ) -> Result<(), ConfigError> {
         let given = self.given.clone();
         let Some(linux) = self.root().get_mut("linux").and_then(Value::as_object_mut) else {
             return Ok(());
         };
-        seccomp::deny(linux, names).map_err(|source| ConfigError::Seccomp {
+        edit(linux).map_err(|source| ConfigError::Seccomp {
             path: given,
             source,
         })

@@ -285,12 +285,15 @@ mod tests {
                 "lsetxattr",
                 "mknod",
                 "mknodat",
+                "mount",
                 "open",
                 "openat",
                 "openat2",
                 "setxattr",
                 "setxattrat",
-                "sysinfo"
+                "sysinfo",
+                "umount",
+                "umount2"
             ]
         );
         // lseek is trapped only on a rewind to 0.

@@ -208,6 +208,7 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
             .and_then(|l| l.get("cgroupsPath"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        cfg.open_system_syscalls()?;
         let merged = match a.profile {
             Some(p) => Some(cfg.merge_seccomp(p, a.listener)?),
             None => None,

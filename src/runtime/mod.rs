@@ -74,6 +74,13 @@ pub enum RuntimeError {
 /// Returns the engine to exec.
 pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
     let engine = engine::resolve(inv.syscont.engine.as_deref())?;
+    if let Some(process) = exec_process_file(inv) {
+        // A process joining the container gets the capabilities its init
+        // has (the engine writes its own defaults into the file).
+        if let Err(e) = system::exec_capabilities(&process) {
+            tracing::warn!(process = %process.display(), error = %e, "cannot give the exec'd process the container's capabilities");
+        }
+    }
     let Some(bundle) = inv.bundle() else {
         if let (
             argv::Command::Passthrough {
@@ -152,6 +159,37 @@ pub fn prepare(inv: &argv::Invocation) -> Result<PathBuf, RuntimeError> {
         "config.json rewritten"
     );
     Ok(engine)
+}
+
+/// The `--process` file of an `exec`, if any.
+fn exec_process_file(inv: &argv::Invocation) -> Option<PathBuf> {
+    let argv::Command::Passthrough {
+        subcommand: Some(sub),
+    } = &inv.command
+    else {
+        return None;
+    };
+    if sub != "exec" {
+        return None;
+    }
+    let args = &inv.engine_args[inv.subcommand_index()? + 1..];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_str()?;
+        if a == "--" {
+            return None;
+        }
+        if let Some(v) = a
+            .strip_prefix("--process=")
+            .or_else(|| a.strip_prefix("-process="))
+        {
+            return Some(PathBuf::from(v));
+        }
+        if a == "--process" || a == "-process" || a == "-p" {
+            return it.next().map(PathBuf::from);
+        }
+    }
+    None
 }
 
 /// The arguments to exec the engine with: the caller's, unchanged, except

@@ -436,20 +436,97 @@ pub fn merge(
 /// shared mounts (Docker 25 and later deny them by default too).
 pub const DENIED: [&str; 3] = ["io_uring_setup", "io_uring_enter", "io_uring_register"];
 
-/// Deny `names` with `EPERM`: taken out of every rule, and one ERRNO rule
-/// for them placed first. A spec without a seccomp section is left as it
-/// is (nothing to deny from: the caller writes one when it intercepts).
+/// Syscalls a system container's root needs whatever its profile says,
+/// because it runs systemd, an inner runtime and mounts: what Docker's
+/// profile grants with `CAP_SYS_ADMIN` for namespaces and mounts, plus the
+/// keyring calls (runc joins a session keyring) and `clone` with namespace
+/// flags. (`reboot` stays denied: systemd then ends a container's
+/// shutdown by exiting with status 0, which is what `docker stop` should
+/// report.) The kernel checks each
+/// against the container's own user namespace; `mount` and `umount2` are
+/// also trapped by the supervisor (the protected mounts,
+/// `seccomp-profiles/intercept.json`).
+pub const SYSTEM_GRANTED: [&str; 15] = [
+    "mount",
+    "umount",
+    "umount2",
+    "unshare",
+    "setns",
+    "pivot_root",
+    "clone",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "sethostname",
+    "setdomainname",
+    "name_to_handle_at",
+    "chroot",
+    "syncfs",
+];
+
+/// The new mount API answers `ENOSYS` in a system container: its calls act
+/// on mounts through fds, past the supervisor's checks of `mount(2)` and
+/// `umount2(2)`, and every user of it (systemd, util-linux, runc) falls
+/// back to `mount(2)` on `ENOSYS`.
+pub const SYSTEM_ENOSYS: [&str; 7] = [
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+];
+
+/// Deny `names` with `EPERM` (see [`set_action`]).
 pub fn deny(linux: &mut Map<String, Value>, names: &[&str]) -> Result<(), SeccompError> {
+    set_action(
+        linux,
+        names,
+        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}),
+    )
+}
+
+/// Answer `names` with `errno` (see [`set_action`]).
+pub fn refuse_with(
+    linux: &mut Map<String, Value>,
+    names: &[&str],
+    errno: i32,
+) -> Result<(), SeccompError> {
+    set_action(
+        linux,
+        names,
+        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": errno}),
+    )
+}
+
+/// Allow `names` unconditionally (see [`set_action`]).
+pub fn grant(linux: &mut Map<String, Value>, names: &[&str]) -> Result<(), SeccompError> {
+    set_action(linux, names, json!({"action": "SCMP_ACT_ALLOW"}))
+}
+
+/// Give `names` one action: they are taken out of every rule (conditional
+/// ones too), and one rule for them with `action` (an object with
+/// `action` and maybe `errnoRet`) is placed first. A spec without a seccomp
+/// section is left as it is (everything is allowed there; the caller
+/// writes one when it intercepts). Applying it twice gives the same rules.
+fn set_action(
+    linux: &mut Map<String, Value>,
+    names: &[&str],
+    action: Value,
+) -> Result<(), SeccompError> {
     let Some(section) = linux.get_mut("seccomp").and_then(Value::as_object_mut) else {
         return Ok(());
     };
     let rules = rules_mut(section)?;
     let set: BTreeSet<&str> = names.iter().copied().collect();
     remove_names(rules, &set);
-    rules.insert(
-        0,
-        json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}),
-    );
+    let mut rule = Map::new();
+    rule.insert("names".into(), json!(names));
+    if let Value::Object(a) = action {
+        rule.extend(a);
+    }
+    rules.insert(0, Value::Object(rule));
     Ok(())
 }
 
@@ -473,8 +550,8 @@ mod tests {
         builtin().names().into_iter().map(String::from).collect()
     }
     /// NOTIFY and not-trapped rules of the built-in profile.
-    const NOTIFY_RULES: usize = 14;
-    const PASS_RULES: usize = 13;
+    const NOTIFY_RULES: usize = 18;
+    const PASS_RULES: usize = 15;
 
     fn docker_linux() -> Map<String, Value> {
         let v: Value = serde_json::from_str(DOCKER).unwrap();
@@ -517,7 +594,12 @@ mod tests {
             let n = n.as_str();
             let want = match n {
                 "fchmodat2" => None,
-                "setxattrat" => Some(OrigAction::Errno { errno: 1 }),
+                // Not granted by Docker's profile without CAP_SYS_ADMIN
+                // (a system container grants them first, see
+                // `system_calls_are_granted_whatever_the_conditions`).
+                "setxattrat" | "mount" | "umount" | "umount2" => {
+                    Some(OrigAction::Errno { errno: 1 })
+                }
                 _ => Some(OrigAction::Allow),
             };
             assert_eq!(m.metadata.orig_action(n), want, "{n}");
@@ -536,7 +618,16 @@ mod tests {
             .take_while(|r| r.get("args").is_some())
             .collect();
         assert_eq!(passes.len(), PASS_RULES);
-        assert!(passes.iter().all(|r| r["action"] == "SCMP_ACT_ALLOW"));
+        // Each carries its name's original action: mount's is Docker's
+        // EPERM here.
+        for r in &passes {
+            let want = if names_of(r) == ["mount"] {
+                "SCMP_ACT_ERRNO"
+            } else {
+                "SCMP_ACT_ALLOW"
+            };
+            assert_eq!(r["action"], want, "{r}");
+        }
         assert_eq!(rs.len(), before + ours);
         // The names are gone from every rule of Docker's.
         let names = intercepted();
@@ -578,6 +669,46 @@ mod tests {
         assert!(rules(&linux)[1..]
             .iter()
             .all(|r| !names_of(r).contains(&"clone3")));
+    }
+
+    #[test]
+    fn system_calls_are_granted_whatever_the_conditions() {
+        let mut linux = docker_linux();
+        let before = serde_json::to_string(&linux).unwrap();
+        assert!(
+            before.contains("\"clone\""),
+            "Docker's profile restricts clone"
+        );
+        grant(&mut linux, &SYSTEM_GRANTED).unwrap();
+        refuse_with(&mut linux, &SYSTEM_ENOSYS, libc::ENOSYS).unwrap();
+        let once = serde_json::to_string(&linux).unwrap();
+        grant(&mut linux, &SYSTEM_GRANTED).unwrap();
+        refuse_with(&mut linux, &SYSTEM_ENOSYS, libc::ENOSYS).unwrap();
+        assert_eq!(
+            serde_json::to_string(&linux).unwrap(),
+            once,
+            "not idempotent"
+        );
+        let rs = rules(&linux);
+        assert_eq!(rs[0]["errnoRet"], json!(libc::ENOSYS));
+        assert_eq!(names_of(&rs[0]), SYSTEM_ENOSYS);
+        assert_eq!(rs[1]["action"], "SCMP_ACT_ALLOW");
+        assert!(rs[1].get("args").is_none());
+        assert_eq!(names_of(&rs[1]), SYSTEM_GRANTED);
+        for r in &rs[2..] {
+            for n in names_of(r) {
+                assert!(
+                    !SYSTEM_GRANTED.contains(&n) && !SYSTEM_ENOSYS.contains(&n),
+                    "{n} still in {r}"
+                );
+            }
+        }
+        // Then the merge intercepts mount and umount2 with Allow as their
+        // original action.
+        let m = merge(&mut linux, &builtin(), Path::new(SOCK)).unwrap();
+        for n in ["mount", "umount2"] {
+            assert_eq!(m.metadata.orig_action(n), Some(OrigAction::Allow), "{n}");
+        }
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub enum SystemError {
     Refused(String),
     #[error("config.json: {0}")]
     Shape(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A container's ids: host uid and gid of its root, and how many.
@@ -81,6 +87,37 @@ pub const CAPS: [&str; 41] = [
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
+
+/// Give the process of an `exec` (`runc exec --process FILE`) the system
+/// container's capabilities: every one the host can grant, in the
+/// bounding, effective and permitted sets, as [`apply`] gives the init.
+/// The engine writes its own defaults there (Docker's 14 for a plain
+/// `docker exec`); only those three sets change, the file's layout stays.
+pub fn exec_capabilities(path: &std::path::Path) -> Result<(), SystemError> {
+    let io = |source| SystemError::Io {
+        what: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut doc: Value = serde_json::from_str(&text)
+        .map_err(|e| SystemError::Shape(format!("{}: {e}", path.display())))?;
+    let caps = host_capabilities().map_err(io)?;
+    let process = doc
+        .as_object_mut()
+        .ok_or_else(|| SystemError::Shape(format!("{}: not an object", path.display())))?;
+    let capabilities = obj(
+        process.entry("capabilities").or_insert_with(|| json!({})),
+        "process.capabilities",
+    )?;
+    let list: Vec<Value> = caps.iter().map(|c| Value::String((*c).into())).collect();
+    for set in ["bounding", "effective", "permitted"] {
+        capabilities.insert(set.into(), Value::Array(list.clone()));
+    }
+    let out = serde_json::to_vec(&doc).map_err(|e| SystemError::Shape(e.to_string()))?;
+    let tmp = path.with_extension("syscont-tmp");
+    std::fs::write(&tmp, out).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
 
 /// The capabilities in a `CapBnd:` mask (hex), by name, in number order.
 pub fn caps_from_mask(mask: u64) -> Vec<&'static str> {

@@ -1,5 +1,5 @@
 //! What system software inside a system container needs from the spec,
-//! added without the user passing anything (issue 4 groundwork):
+//! added without the user passing anything:
 //!
 //! - **Directories for inner engines.** An inner dockerd or containerd
 //!   cannot put overlay on overlay, so `/var/lib/docker` and
@@ -11,6 +11,10 @@
 //!   systemd), `/run` and `/run/lock` are tmpfs (systemd refuses to boot
 //!   otherwise), and `container` is set in its environment so that
 //!   systemd and `systemd-detect-virt` know they are in a container.
+//! - **`/proc/sys` as the kernel guards it**: not read-only, so the
+//!   container's root sets its own network and IPC sysctls (the kernel
+//!   keeps every other sysctl host root's); the kernel debug file systems,
+//!   which cannot be mounted in a user namespace, are masked.
 //!
 //! A destination the spec already mounts is left as the user gave it.
 
@@ -144,12 +148,44 @@ fn mounted(mounts: &[Value], dest: &str) -> bool {
     })
 }
 
+/// Kernel debug file systems masked in every system container (when the
+/// host has them): they cannot be mounted in a user namespace, and an
+/// empty read-only mount there makes systemd's `sys-kernel-debug.mount`
+/// and `sys-kernel-tracing.mount` see them mounted instead of failing.
+pub const MASKED_DEBUG_FS: [&str; 2] = ["/sys/kernel/debug", "/sys/kernel/tracing"];
+
+/// `/proc/sys` is not read-only in a system container: the kernel gives
+/// the sysctls of the container's own namespaces (`net.*`, the IPC ones)
+/// to its root and keeps every other one host root's (`EACCES`), so the
+/// engine's read-only bind adds nothing but `EROFS` for the container's own
+/// network settings. The debug file systems are masked (see
+/// [`MASKED_DEBUG_FS`]).
+fn open_proc_sys(root: &mut Map<String, Value>) -> Result<(), WorkloadError> {
+    let Some(linux) = root.get_mut("linux").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if let Some(ro) = linux.get_mut("readonlyPaths").and_then(Value::as_array_mut) {
+        ro.retain(|p| p.as_str() != Some("/proc/sys"));
+    }
+    let masked = linux.entry("maskedPaths").or_insert_with(|| json!([]));
+    let masked = masked
+        .as_array_mut()
+        .ok_or_else(|| WorkloadError::Shape("\"linux.maskedPaths\" is not an array".into()))?;
+    for p in MASKED_DEBUG_FS {
+        if Path::new(p).is_dir() && !masked.iter().any(|m| m.as_str() == Some(p)) {
+            masked.push(json!(p));
+        }
+    }
+    Ok(())
+}
+
 /// Add the mounts and environment described in the module docs.
 pub fn apply(
     root: &mut Map<String, Value>,
     inner: &[(String, PathBuf)],
 ) -> Result<(), WorkloadError> {
     let init = runs_init(root);
+    open_proc_sys(root)?;
     let mounts = root.entry("mounts").or_insert_with(|| json!([]));
     let mounts = mounts
         .as_array_mut()

@@ -5,10 +5,12 @@
 //! - [`worker`]: one event loop per container serving its notifications.
 //! - [`handlers`]: what each trapped syscall gets.
 //! - [`files`]: which real files are emulated.
+//! - [`nested`]: which cgroup's figures a caller sees (the innermost).
 //! - [`holder`]: the fd holder that keeps listeners across a restart.
 //! - [`fileset`]: files known by `(device, inode)`: memfds handed to a
 //!   container (refreshed on rewind), emulated files already identified.
 //! - [`stats`]: counters for operators.
+//! - [`sysctls`]: each container's own values of the emulated sysctls.
 //! - [`ratelimit`]: log rate limiting.
 //! - [`setid`]: no set-id or capability-bearing files on ID-mapped mounts.
 //! - [`reaper`]: frees the host state of containers that are gone.
@@ -18,11 +20,13 @@ pub mod files;
 pub mod fileset;
 pub mod handlers;
 pub mod holder;
+pub mod nested;
 pub mod ratelimit;
 pub mod reaper;
 pub mod server;
 pub mod setid;
 pub mod stats;
+pub mod sysctls;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -85,6 +85,8 @@ pub struct ContainerCounters {
     pub refreshes: AtomicU64,
     /// Set-id and file capability changes refused on ID-mapped mounts.
     pub setid_refused: AtomicU64,
+    /// Changes to the protected mounts over /proc and /sys refused.
+    pub mounts_refused: AtomicU64,
     per_sys: [SysCounters; Sys::ALL.len()],
     per_file: [AtomicU64; EmulatedFile::ALL.len()],
 }
@@ -101,6 +103,7 @@ impl ContainerCounters {
             fds_active: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             setid_refused: AtomicU64::new(0),
+            mounts_refused: AtomicU64::new(0),
             per_sys: Default::default(),
             per_file: Default::default(),
         }
@@ -164,6 +167,9 @@ pub struct ContainerSnapshot {
     /// Set-id and file capability changes refused on ID-mapped mounts.
     #[serde(default)]
     pub setid_refused: u64,
+    /// Changes to the protected mounts over /proc and /sys refused.
+    #[serde(default)]
+    pub mounts_refused: u64,
     pub syscalls: BTreeMap<String, SysSnapshot>,
     pub files: BTreeMap<String, u64>,
 }
@@ -290,6 +296,7 @@ impl Stats {
                     fds_active: c.fds_active.load(Relaxed),
                     refreshes: c.refreshes.load(Relaxed),
                     setid_refused: c.setid_refused.load(Relaxed),
+                    mounts_refused: c.mounts_refused.load(Relaxed),
                     syscalls,
                     files,
                 }
@@ -350,8 +357,8 @@ impl Snapshot {
         for c in &self.containers {
             let _ = writeln!(
                 o,
-                "container {} ({} fds now, {} registered, {} rewinds refreshed, {} set-id changes refused)",
-                c.id, c.fds_active, c.fds_registered, c.refreshes, c.setid_refused
+                "container {} ({} fds now, {} registered, {} rewinds refreshed, {} set-id changes refused, {} protected-mount changes refused)",
+                c.id, c.fds_active, c.fds_registered, c.refreshes, c.setid_refused, c.mounts_refused
             );
             table(&mut o, &c.syscalls);
             if !c.files.is_empty() {

@@ -37,9 +37,11 @@ use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::fileset::FileSet;
 use crate::supervisor::handlers::{self, Action, Ctx};
+use crate::supervisor::nested::Sources;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::setid;
 use crate::supervisor::stats::{ContainerCounters, Outcome, Stats};
+use crate::supervisor::sysctls::SysctlStore;
 
 /// Epoll token of the worker's eventfd (entries use their index).
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -183,7 +185,8 @@ struct Worker {
     entries: Vec<Option<Entry>>,
     live: usize,
     received: u64,
-    source: Option<ContainerSource>,
+    /// The container's emulation source, and those of inner cgroups.
+    sources: Sources,
     /// A source was already tried from a trapped process (no init pid known).
     source_fallback_tried: bool,
     injected: FileSet,
@@ -195,6 +198,8 @@ struct Worker {
     /// The container's root file system, for the set-id policy.
     setid: Option<setid::Scope>,
     setid_log: RateLimit,
+    /// The container's own values of the emulated sysctls.
+    sysctls: SysctlStore,
     idle_reported: bool,
 }
 
@@ -217,6 +222,7 @@ pub fn spawn(
     let epoll = Epoll::new()?;
     epoll.add(waker.as_fd(), WAKE_TOKEN)?;
     let counters = shared.stats.container(&id);
+    let sysctls = SysctlStore::load(shared.data_dir.as_deref(), &id);
     let mut w = Worker {
         id: id.clone(),
         key,
@@ -233,7 +239,7 @@ pub fn spawn(
         entries: Vec::new(),
         live: 0,
         received: 0,
-        source: None,
+        sources: Sources::default(),
         source_fallback_tried: false,
         injected: FileSet::default(),
         verified: FileSet::default(),
@@ -242,6 +248,7 @@ pub fn spawn(
         log: RateLimit::new(10, Duration::from_secs(6)),
         setid: None,
         setid_log: RateLimit::new(10, Duration::from_secs(6)),
+        sysctls,
         idle_reported: false,
     };
     // Thread names hold 15 bytes; keep them printable whatever the id is.
@@ -365,10 +372,10 @@ impl Worker {
     fn add(&mut self, p: NewProcess) {
         self.received = p.seq;
         self.idle_reported = false;
-        if p.is_init || self.source.is_none() {
+        if p.is_init || !self.sources.has_outer() {
             let pid = if p.init_pid > 0 { p.init_pid } else { p.pid };
             match ContainerSource::for_init_pid(pid) {
-                Ok(s) => self.source = Some(s),
+                Ok(s) => self.sources.set_outer(s, pid as u32),
                 Err(e) => {
                     tracing::warn!(container = %self.id, pid, error = %e, "cannot read the container's cgroup and start time")
                 }
@@ -449,12 +456,12 @@ impl Worker {
                 }
             };
             let started = Instant::now();
-            if self.source.is_none() && !self.source_fallback_tried {
+            if !self.sources.has_outer() && !self.source_fallback_tried {
                 // No init pid was known (e.g. crun's exec payload): use the
                 // trapped process's cgroup, once.
                 self.source_fallback_tried = true;
                 if let Ok(s) = ContainerSource::for_init_pid(n.pid as i32) {
-                    self.source = Some(s);
+                    self.sources.set_outer(s, n.pid);
                 }
             }
             let sys = self.shared.table.lookup(n.arch, n.nr);
@@ -474,7 +481,7 @@ impl Worker {
                         notif: &n,
                         sys,
                         files: &self.shared.files,
-                        source: self.source.as_ref(),
+                        sources: &mut self.sources,
                         counters: &self.counters,
                         buf: &mut self.buf,
                         injected: &mut self.injected,
@@ -482,6 +489,7 @@ impl Worker {
                         verified: &mut self.verified,
                         setid: self.setid.as_ref().unwrap_or(&no_scope),
                         log: &mut self.setid_log,
+                        sysctls: &mut self.sysctls,
                     };
                     handlers::handle(&mut ctx)
                 }
@@ -493,7 +501,9 @@ impl Worker {
                 Action::InjectFd { fd, cloexec, file } => {
                     match entry.fd.add_fd_and_send(n.id, fd.as_fd(), cloexec) {
                         Ok(_) => {
-                            self.counters.served(file);
+                            if let Some(file) = file {
+                                self.counters.served(file);
+                            }
                             (Ok(()), Outcome::Emulated)
                         }
                         Err(e) if e.errno() == Some(libc::ENOENT) => (Err(e), Outcome::Gone),

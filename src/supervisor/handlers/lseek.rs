@@ -43,9 +43,9 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
 }
 
 fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
-    let Some(source) = ctx.source else {
+    if !ctx.sources.has_outer() {
         return;
-    };
+    }
     let pid = ctx.notif.pid;
     let Ok(link) = link_target(pid, &format!("fd/{fd}")) else {
         return;
@@ -71,6 +71,9 @@ fn refresh(ctx: &mut Ctx<'_>, fd: i32) {
         return;
     }
     let Ok(writable) = reopen_for_write(&pinned) else {
+        return;
+    };
+    let Some(source) = ctx.sources.for_caller(pid) else {
         return;
     };
     ctx.buf.clear();

@@ -6,14 +6,16 @@
 //! refused (`EPERM`).
 
 pub mod lseek;
+pub mod mount;
 pub mod open;
 pub mod setid;
+pub mod sysctl;
 pub mod sysinfo;
 
 use std::borrow::Cow;
 use std::os::fd::OwnedFd;
 
-use crate::emulate::{ContainerSource, EmulatedFile};
+use crate::emulate::EmulatedFile;
 use crate::kernel::arch::Sys;
 use crate::kernel::notify::{Notification, NotifyFd};
 use crate::kernel::proc::ns_ids;
@@ -23,9 +25,11 @@ use crate::kernel::resolve::{
 use crate::kernel::KernelError;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::fileset::FileSet;
+use crate::supervisor::nested::Sources;
 use crate::supervisor::ratelimit::RateLimit;
 use crate::supervisor::setid::Scope;
 use crate::supervisor::stats::ContainerCounters;
+use crate::supervisor::sysctls::SysctlStore;
 
 /// Everything a handler may use for one notification.
 pub struct Ctx<'a> {
@@ -35,9 +39,10 @@ pub struct Ctx<'a> {
     pub notif: &'a Notification,
     pub sys: Sys,
     pub files: &'a FileTable,
-    /// What the container sees; `None` when its cgroup or start time could
-    /// not be read (nothing is emulated then, the set-id policy still holds).
-    pub source: Option<&'a ContainerSource>,
+    /// What the container sees (per caller: an inner container's cgroup
+    /// wins); none when its cgroup or start time could not be read
+    /// (nothing is emulated then, the set-id policy still holds).
+    pub sources: &'a mut Sources,
     pub counters: &'a ContainerCounters,
     /// Reused render buffer.
     pub buf: &'a mut Vec<u8>,
@@ -52,6 +57,8 @@ pub struct Ctx<'a> {
     pub setid: &'a Scope,
     /// Rate limit of the set-id refusal log lines.
     pub log: &'a mut RateLimit,
+    /// The container's own values of the emulated sysctls.
+    pub sysctls: &'a mut SysctlStore,
 }
 
 /// A handler's decision.
@@ -67,7 +74,8 @@ pub enum Action {
     InjectFd {
         fd: OwnedFd,
         cloexec: bool,
-        file: EmulatedFile,
+        /// The emulated file served (none for a sysctl).
+        file: Option<EmulatedFile>,
     },
 }
 
@@ -88,6 +96,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         | Sys::Lsetxattr
         | Sys::Fsetxattr
         | Sys::Setxattrat => setid::handle(ctx),
+        Sys::Mount | Sys::Umount | Sys::Umount2 => mount::handle(ctx),
         Sys::Other => Action::Continue,
     }
 }

@@ -33,7 +33,7 @@ use crate::kernel::resolve::{
     RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
-use super::{setid, walkable_path, Action, Ctx};
+use super::{setid, sysctl, walkable_path, Action, Ctx};
 
 /// `PATH_MAX` less the NUL.
 const PATH_MAX: usize = 4095;
@@ -182,31 +182,35 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     if let Some(refused) = setid::open_gate(ctx, how) {
         return refused;
     }
-    let Some(source) = ctx.source else {
+    if !ctx.sources.has_outer() {
         return Action::Continue;
-    };
+    }
     let Some(a) = args(ctx, how) else {
         return Action::Continue;
     };
     let flags = a.flags as i32;
-    // Directory and O_PATH opens never read a file; O_EXCL (EEXIST),
-    // O_TRUNC (asks for write permission) and opens for writing get the
-    // kernel's own answer: procfs decides who may open its files for
-    // writing (EACCES for most), so no walk is needed to know the reply.
-    if flags & (libc::O_DIRECTORY | libc::O_PATH | libc::O_EXCL | libc::O_TRUNC) != 0
-        || flags & libc::O_ACCMODE != libc::O_RDONLY
-    {
+    // Directory and O_PATH opens never read a file.
+    if flags & (libc::O_DIRECTORY | libc::O_PATH) != 0 {
         return Action::Continue;
     }
+    // O_EXCL (EEXIST), O_TRUNC (asks for write permission) and opens for
+    // writing get the kernel's own answer (procfs decides who may open its
+    // files for writing: EACCES for most), except the emulated sysctls.
+    let reads_only =
+        flags & (libc::O_EXCL | libc::O_TRUNC) == 0 && flags & libc::O_ACCMODE == libc::O_RDONLY;
     let pid = ctx.notif.pid;
     let path = match read_cstring(pid, a.path, PATH_MAX) {
         Ok(CString::Ok(p)) if !p.is_empty() => p,
         _ => return Action::Continue,
     };
+    if !reads_only && memchr::memmem::find(&path, b"sys").is_none() && path[0] == b'/' {
+        return Action::Continue;
+    }
     let absolute = path[0] == b'/';
     let scoped = a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0;
-    let candidate = if absolute && !scoped {
-        lexical_candidate(&path)
+    // The path as an absolute one, lexically (before any walk).
+    let lexical: Option<Vec<u8>> = if absolute && !scoped {
+        Some(path.clone())
     } else {
         let what = if a.dirfd == libc::AT_FDCWD {
             "cwd".to_string()
@@ -223,18 +227,25 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
             &path[..]
         };
         match link_target(pid, &what) {
-            Ok(base) if base.first() == Some(&b'/') => lexical_candidate(&join(&base, rel)),
-            _ => false,
+            Ok(base) if base.first() == Some(&b'/') => Some(join(&base, rel)),
+            _ => None,
         }
     };
-    if !candidate {
-        return Action::Continue;
-    }
     let (base, resolve) = walk_start(&a, absolute);
     let nofollow = flags & libc::O_NOFOLLOW != 0;
+    if let Some(s) = lexical.as_deref().and_then(sysctl::named) {
+        return sysctl::open(ctx, s, base, &path, absolute, nofollow, resolve, flags)
+            .unwrap_or(Action::Continue);
+    }
+    if !reads_only || !lexical.as_deref().is_some_and(lexical_candidate) {
+        return Action::Continue;
+    }
     let file = match resolve_file(ctx, base, &path, absolute, nofollow, resolve) {
         Some(f) => f,
         None => return Action::Continue,
+    };
+    let Some(source) = ctx.sources.for_caller(pid) else {
+        return Action::Continue;
     };
     ctx.buf.clear();
     if let Err(e) = source.render(file, ctx.buf) {
@@ -249,7 +260,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
             Action::InjectFd {
                 fd,
                 cloexec: flags & libc::O_CLOEXEC != 0,
-                file,
+                file: Some(file),
             }
         }
         Err(e) => {

@@ -53,7 +53,7 @@ pub fn encode_long32(f: &SysinfoFigures) -> [u8; 64] {
 }
 
 pub fn handle(ctx: &mut Ctx<'_>) -> Action {
-    let Some(source) = ctx.source else {
+    let Some(source) = ctx.sources.for_caller(ctx.notif.pid) else {
         return Action::Continue;
     };
     let figures = match source.sysinfo() {

@@ -1,0 +1,175 @@
+//! `mount`, `umount` and `umount2`: the mounts that protect the host stay.
+//!
+//! A system container's root may mount and unmount in its own mount
+//! namespace (the kernel checks that against its user namespace). What it
+//! must not do is take away what the engine put over `/proc` and `/sys`:
+//! the masks (`/dev/null` or an empty read-only tmpfs over `/proc/kcore`,
+//! `/proc/keys`, `/sys/firmware`, …) and the read-only binds (`/proc/bus`,
+//! `/proc/irq`, `/proc/sysrq-trigger`, …). A mount is *protected* when it
+//! is mounted on a procfs or sysfs mount. Refused with `EPERM`:
+//!
+//! - unmounting a protected mount;
+//! - moving one (`MS_MOVE`) elsewhere;
+//! - remounting a protected mount, or a read-only procfs or sysfs mount,
+//!   without `MS_RDONLY` (making it writable);
+//! - a non-recursive bind (`MS_BIND` without `MS_REC`) of a procfs or sysfs
+//!   mount that has mounts on it (the copy would show what they cover).
+//!
+//! Everything else goes on to the kernel (`Continue`), done by the caller
+//! itself with its own view and privileges: the supervisor never mounts
+//! for anyone. Paths are walked as the caller would walk them (its root,
+//! its cwd, `proc/self` as the caller); the mount is identified by the
+//! walk's `statx` mount id, looked up in the caller's own mountinfo.
+//!
+//! The decision is taken before the kernel runs the call: a process that
+//! swaps the path in between can still win a race. The masks are a second
+//! line: what they cover is also guarded by the kernel, which keeps those
+//! files host root's or asks for capabilities of the host's user
+//! namespace (`docs/security.md`).
+
+use crate::kernel::arch::Sys;
+use crate::kernel::mountinfo::{self, MountEntry};
+use crate::kernel::procmem::{read_cstring, CString};
+use crate::kernel::resolve::{mount_stat, Base};
+
+use super::{walkable_path, Action, Ctx};
+
+/// `PATH_MAX` less the NUL.
+const PATH_MAX: usize = 4095;
+/// `UMOUNT_NOFOLLOW`.
+const UMOUNT_NOFOLLOW: u64 = 8;
+
+pub fn handle(ctx: &mut Ctx<'_>) -> Action {
+    let refused = match ctx.sys {
+        Sys::Umount | Sys::Umount2 => umount(ctx),
+        Sys::Mount => mount(ctx),
+        _ => false,
+    };
+    if refused {
+        ctx.counters
+            .mounts_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Action::Errno(libc::EPERM)
+    } else {
+        Action::Continue
+    }
+}
+
+/// The caller's path argument at `addr`, if readable and non-empty.
+fn path_arg(ctx: &Ctx<'_>, addr: u64) -> Option<Vec<u8>> {
+    match read_cstring(ctx.notif.pid, addr, PATH_MAX) {
+        Ok(CString::Ok(p)) if !p.is_empty() => Some(p),
+        _ => None,
+    }
+}
+
+/// The caller's mount table and the entry of the mount `path` reaches.
+fn reached(ctx: &Ctx<'_>, path: &[u8], nofollow: bool) -> Option<(Vec<MountEntry>, usize)> {
+    let pid = ctx.notif.pid;
+    let absolute = path[0] == b'/';
+    let base = if absolute { Base::Root } else { Base::Cwd };
+    let rewritten = walkable_path(pid, base, path, absolute, 0).ok()?;
+    let fd = ctx.walker.open(pid, base, &rewritten, nofollow, 0).ok()?;
+    let id = mount_stat(&fd).ok()?.mnt_id;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+    let table = mountinfo::parse(&text);
+    let at = table.iter().position(|m| u64::from(m.mount_id) == id)?;
+    Some((table, at))
+}
+
+fn is_proc_or_sys(m: &MountEntry) -> bool {
+    matches!(m.fs_type.as_str(), "proc" | "sysfs")
+}
+
+/// Mounted on a procfs or sysfs mount: a mask or a read-only bind.
+fn protected(table: &[MountEntry], m: &MountEntry) -> bool {
+    m.parent_id != m.mount_id
+        && table
+            .iter()
+            .any(|p| p.mount_id == m.parent_id && is_proc_or_sys(p))
+}
+
+fn read_only(m: &MountEntry) -> bool {
+    m.mount_options.split(',').any(|o| o == "ro")
+}
+
+fn umount(ctx: &Ctx<'_>) -> bool {
+    let a = ctx.notif.args;
+    let flags = if ctx.sys == Sys::Umount2 { a[1] } else { 0 };
+    let Some(path) = path_arg(ctx, a[0]) else {
+        return false;
+    };
+    let Some((table, at)) = reached(ctx, &path, flags & UMOUNT_NOFOLLOW != 0) else {
+        return false;
+    };
+    let refuse = protected(&table, &table[at]);
+    if refuse {
+        tracing::info!(container = ctx.container, pid = ctx.notif.pid, mount_point = %table[at].mount_point.display(), "unmount of a protected mount refused");
+    }
+    refuse
+}
+
+fn mount(ctx: &Ctx<'_>) -> bool {
+    let a = ctx.notif.args;
+    let flags = a[3];
+    let ms = |f: libc::c_ulong| flags & f != 0;
+    let (what, addr) = if ms(libc::MS_REMOUNT) {
+        ("remount", a[1])
+    } else if ms(libc::MS_MOVE) {
+        ("move", a[0])
+    } else if ms(libc::MS_BIND) && !ms(libc::MS_REC) {
+        ("non-recursive bind", a[0])
+    } else {
+        return false;
+    };
+    let Some(path) = path_arg(ctx, addr) else {
+        return false;
+    };
+    let Some((table, at)) = reached(ctx, &path, false) else {
+        return false;
+    };
+    let m = &table[at];
+    let refuse = match what {
+        "remount" => {
+            !ms(libc::MS_RDONLY) && (protected(&table, m) || (is_proc_or_sys(m) && read_only(m)))
+        }
+        "move" => protected(&table, m),
+        _ => is_proc_or_sys(m) && table.iter().any(|c| c.parent_id == m.mount_id),
+    };
+    if refuse {
+        tracing::info!(container = ctx.container, pid = ctx.notif.pid, operation = what, mount_point = %m.mount_point.display(), "mount change of a protected mount refused");
+    }
+    refuse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+84 83 0:44 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+56 84 0:44 /bus /proc/bus ro,nosuid,nodev,noexec,relatime - proc proc rw
+60 84 0:6 /null /proc/keys rw,relatime - devtmpfs devtmpfs rw
+85 83 0:45 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro
+86 85 0:46 / /sys/firmware ro,relatime - tmpfs tmpfs ro
+90 83 0:50 / /tmp rw,relatime - tmpfs tmpfs rw
+91 90 0:51 / /tmp/x rw,relatime - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn masks_and_read_only_binds_are_protected_others_not() {
+        let t = mountinfo::parse(TABLE);
+        let by = |p: &str| {
+            t.iter()
+                .find(|m| m.mount_point.to_str() == Some(p))
+                .unwrap()
+        };
+        for p in ["/proc/bus", "/proc/keys", "/sys/firmware"] {
+            assert!(protected(&t, by(p)), "{p}");
+        }
+        for p in ["/proc", "/sys", "/tmp", "/tmp/x"] {
+            assert!(!protected(&t, by(p)), "{p}");
+        }
+        assert!(read_only(by("/sys")) && !read_only(by("/proc")));
+    }
+}

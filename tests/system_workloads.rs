@@ -1,0 +1,394 @@
+//! System workloads (issue 4): systemd as PID 1 and Docker inside a system
+//! container, with no flag from the user, on the debootstrapped
+//! `syscont-systemd:test` image (bookworm + systemd + docker.io, built by
+//! scripts/images.sh). Inner containers use the busybox test image,
+//! exported from the test dockerd and imported inside.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SYSTEMD: &str = "syscont-systemd:test";
+
+fn syscont_env() -> Option<&'static Env> {
+    let env = common::env()?;
+    if !env.is_syscont() {
+        eprintln!("SKIPPED: about syscont-runc");
+        return None;
+    }
+    Some(env)
+}
+
+/// Poll `check` every 250 ms until it gives `Some`, or fail after `limit`
+/// with `what` and the last output.
+fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(start.elapsed() < limit, "{what} within {limit:?}:\n{last}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Wait until systemd in `c` says `running`; any other final state fails
+/// with the failed units.
+fn wait_running(c: &Container) {
+    wait_for(Duration::from_secs(120), "systemd running", || {
+        let o = c.exec(&["systemctl", "is-system-running"]);
+        match o.stdout.trim() {
+            "running" => Ok(()),
+            "degraded" => {
+                let failed = c.exec(&["systemctl", "--failed", "--no-pager"]);
+                panic!("systemd degraded:\n{failed}");
+            }
+            _ => Err(o.to_string()),
+        }
+    })
+}
+
+/// The busybox test image as a tarball inside container `c` at `/tmp/bb.tar`,
+/// imported there as `bb:1` by the inner dockerd.
+fn import_busybox_inside(env: &Env, c: &Container) {
+    let tmp = env.docker(&["create", BUSYBOX, "true"]).ok();
+    let id = tmp.stdout.trim().to_string();
+    let tar = std::env::temp_dir().join(format!("syscont-bb-{}.tar", std::process::id()));
+    let out = env.docker(&["export", "-o", tar.to_str().unwrap(), &id]);
+    env.docker(&["rm", &id]).ok();
+    out.ok();
+    let file = std::fs::File::open(&tar).unwrap();
+    let st = Command::new("docker")
+        .env("DOCKER_HOST", &env.docker_host)
+        .args(["exec", "-i", &c.id, "sh", "-c", "cat > /tmp/bb.tar"])
+        .stdin(Stdio::from(file))
+        .status()
+        .unwrap();
+    let _ = std::fs::remove_file(&tar);
+    assert!(st.success(), "copying the busybox tarball in failed");
+    c.exec(&["docker", "import", "/tmp/bb.tar", "bb:1"]).ok();
+}
+
+fn wait_inner_docker(c: &Container) {
+    wait_for(
+        Duration::from_secs(60),
+        "the inner dockerd answering",
+        || {
+            let o = c.exec(&["docker", "version", "--format", "{{.Server.Version}}"]);
+            if o.status == 0 {
+                Ok(())
+            } else {
+                Err(o.to_string())
+            }
+        },
+    )
+}
+
+#[test]
+fn systemd_boots_to_running_journals_and_stops_cleanly() {
+    let Some(env) = syscont_env() else { return };
+    // No flag: the image's command is /sbin/init.
+    let c = env.run(SYSTEMD).start(&[]);
+    wait_running(&c);
+    let virt = c.exec(&["systemd-detect-virt", "--container"]);
+    assert_eq!(virt.status, 0, "not seen as a container: {virt}");
+    assert_ne!(virt.stdout.trim(), "none", "{virt}");
+    // journald works: a line logged is read back.
+    c.sh("logger -t syscont-probe journal-works").ok();
+    wait_for(Duration::from_secs(10), "the journal line", || {
+        let j = c.exec(&["journalctl", "-t", "syscont-probe", "--no-pager"]);
+        if j.stdout.contains("journal-works") {
+            Ok(())
+        } else {
+            Err(j.to_string())
+        }
+    });
+    // systemd-sysctl ran and succeeded.
+    let s = c.exec(&["systemctl", "is-active", "systemd-sysctl"]);
+    assert_eq!(s.stdout.trim(), "active", "{s}");
+    // docker stop: systemd gets its shutdown signal (not SIGTERM, which it
+    // takes as re-execute) and the container exits 0 well within Docker's
+    // 10 s grace period (no SIGKILL).
+    let t = Instant::now();
+    c.docker(&["stop", &c.id]).ok();
+    let took = t.elapsed();
+    assert_eq!(
+        c.inspect("{{.State.ExitCode}}"),
+        "0",
+        "not a clean shutdown"
+    );
+    assert!(took < Duration::from_secs(8), "docker stop took {took:?}");
+    // And it boots again.
+    c.docker(&["start", &c.id]).ok();
+    wait_running(&c);
+}
+
+#[test]
+fn docker_inside_runs_builds_and_sees_its_own_limits() {
+    let Some(env) = syscont_env() else { return };
+    let c = env.run(SYSTEMD).start(&[]);
+    wait_running(&c);
+    let active = c.exec(&["systemctl", "is-active", "docker"]);
+    assert_eq!(active.stdout.trim(), "active", "{active}");
+    wait_inner_docker(&c);
+    let info = c.exec(&["docker", "info", "--format", "{{.Driver}}"]).ok();
+    assert_eq!(info.stdout.trim(), "overlay2", "{info}");
+    import_busybox_inside(env, &c);
+    // An inner container with --memory sees that limit: the innermost
+    // cgroup wins (meminfo from the file, free from sysinfo(2)).
+    let o = c
+        .exec(&[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            "bb:1",
+            "sh",
+            "-c",
+            "cat /proc/meminfo; echo ---; free",
+        ])
+        .ok();
+    assert_eq!(meminfo_kb(&o.stdout, "MemTotal"), Some(65536), "{o}");
+    let free_total = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(free_total, Some(65536), "free (sysinfo) inside:\n{o}");
+    // docker build with RUN and COPY.
+    let b = c.sh(
+        "mkdir -p /tmp/ctx && cd /tmp/ctx && echo copied > f.txt && \
+         printf 'FROM bb:1\\nRUN echo ran > /ran\\nCOPY f.txt /f.txt\\n' > Dockerfile && \
+         docker build -q -t built:1 . && \
+         docker run --rm --pull never --network none built:1 cat /ran /f.txt",
+    );
+    assert!(
+        b.stdout.ends_with("ran\ncopied\n"),
+        "docker build inside:\n{b}"
+    );
+    // The inner state survives stop/start (kept per container on the host).
+    c.docker(&["stop", &c.id]).ok();
+    c.docker(&["start", &c.id]).ok();
+    wait_running(&c);
+    wait_inner_docker(&c);
+    let images = c
+        .exec(&["docker", "images", "--format", "{{.Repository}}"])
+        .ok();
+    assert!(images.stdout.contains("built"), "{images}");
+}
+
+#[test]
+fn dockerd_started_by_hand_without_systemd() {
+    let Some(env) = syscont_env() else { return };
+    let c = env.run(SYSTEMD).start(&["sleep", "infinity"]);
+    c.exec_opts(&["-d"], &["sh", "-c", "dockerd >/var/log/dockerd.log 2>&1"])
+        .ok();
+    wait_inner_docker(&c);
+    import_busybox_inside(env, &c);
+    let o = c
+        .exec(&[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map",
+        ])
+        .ok();
+    assert!(o.stdout.starts_with("0\n"), "{o}");
+}
+
+#[test]
+fn mounts_inside_work_and_the_protected_ones_stay() {
+    let Some(env) = syscont_env() else { return };
+    let c = env.run(BUSYBOX).limited().start(&["sleep", "1000"]);
+    // Mounts system software does.
+    let o = c
+        .sh(
+            "set -e; mkdir -p /m/p /m/s /m/t /m/b /m/l /m/u /m/w /m/o; \
+             mount -t proc proc /m/p; grep MemTotal /m/p/meminfo; \
+             mount -t sysfs -o ro sysfs /m/s; ls /m/s/class/net; echo ---; \
+             mount -t tmpfs -o size=1m tmpfs /m/t; mount -o remount,size=2m tmpfs /m/t; \
+             echo x > /m/t/f; mount --bind /m/t /m/b; cat /m/b/f; \
+             mount -t tmpfs tmpfs /m/l; mkdir /m/l/low /m/t/up /m/t/work; echo low > /m/l/low/g; \
+             mount -t overlay overlay -o lowerdir=/m/l/low,upperdir=/m/t/up,workdir=/m/t/work /m/o; \
+             cat /m/o/g; umount /m/o /m/b /m/t /m/l /m/s /m/p; echo done",
+        )
+        .ok();
+    // A procfs mounted inside is emulated like /proc.
+    assert_eq!(meminfo_kb(&o.stdout, "MemTotal"), Some(MEM_LIMIT_KB), "{o}");
+    // A sysfs mounted inside shows the container's interfaces: exactly
+    // those of its own network namespace.
+    let ifaces: Vec<&str> = o
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("MemTotal"))
+        .skip(1)
+        .take_while(|l| *l != "---")
+        .collect();
+    let own = c.sh("ls /sys/class/net").ok();
+    assert_eq!(ifaces, own.stdout.lines().collect::<Vec<_>>(), "{o}");
+    assert!(o.stdout.ends_with("x\nlow\ndone\n"), "{o}");
+
+    // The protected mounts: every mount on /proc or /sys, whatever path
+    // names it.
+    let table = c.exec(&["cat", "/proc/self/mountinfo"]).ok().stdout;
+    let protected: Vec<String> = protected_mounts(&table);
+    assert!(
+        protected.iter().any(|p| p.starts_with("/proc/")),
+        "no mask over /proc to test:\n{table}"
+    );
+    let masked = protected.iter().find(|p| p.starts_with("/proc/")).unwrap();
+    let name = masked.trim_start_matches("/proc/");
+    let script = format!(
+        "mkdir -p /m/x; ln -sf {masked} /m/link; \
+         umount {masked}; echo umount=$?; \
+         umount -l {masked}; echo lazy=$?; \
+         cd /proc && umount {name}; echo relative=$?; cd /; \
+         umount /proc/self/../{name}; echo dotdot=$?; \
+         umount /m/link; echo symlink=$?; \
+         mount --move {masked} /m/x; echo move=$?; \
+         mount -o remount,rw /sys; echo remount_sys=$?; \
+         mount -o remount,bind,rw /proc/bus 2>/dev/null || mount -o remount,bind,rw /proc/sysrq-trigger; echo remount_ro_bind=$?; \
+         mount --bind /proc /m/x; echo bind_proc=$?; \
+         mount --rbind /proc /m/x; echo rbind_proc=$?; umount -l /m/x; \
+         mount -o remount,bind,ro /proc/bus 2>/dev/null || mount -o remount,bind,ro /proc/sysrq-trigger; echo remount_ro=$?"
+    );
+    let o = c.sh(&script);
+    let kv = kv_lines(&o.stdout.replace('=', " "));
+    for case in [
+        "umount",
+        "lazy",
+        "relative",
+        "dotdot",
+        "symlink",
+        "move",
+        "remount_sys",
+        "remount_ro_bind",
+        "bind_proc",
+    ] {
+        assert_ne!(
+            kv.get(case).map(String::as_str),
+            Some("0"),
+            "{case} was allowed:\n{o}"
+        );
+        assert!(kv.contains_key(case), "{case} missing:\n{o}");
+    }
+    // A recursive bind keeps the masks, and making things read-only is fine.
+    for case in ["rbind_proc", "remount_ro"] {
+        assert_eq!(kv.get(case).map(String::as_str), Some("0"), "{case}:\n{o}");
+    }
+    // Still there, all of them.
+    let after = c.exec(&["cat", "/proc/self/mountinfo"]).ok().stdout;
+    assert_eq!(protected_mounts(&after), protected, "{after}");
+    let stats = supervisor_stats(env);
+    let refused = stats["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == c.id.as_str())
+        .map(|x| x["mounts_refused"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    assert!(refused >= 6, "refusals not counted: {refused}");
+}
+
+/// Mount points of the mounts on a procfs or sysfs mount, in table order.
+fn protected_mounts(table: &str) -> Vec<String> {
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .collect();
+    fn fstype<'a>(r: &[&'a str]) -> Option<&'a str> {
+        r.iter()
+            .position(|f| *f == "-")
+            .and_then(|i| r.get(i + 1))
+            .copied()
+    }
+    rows.iter()
+        .filter(|r| {
+            rows.iter().any(|p| {
+                p[0] == r[1] && p[0] != r[0] && matches!(fstype(p), Some("proc") | Some("sysfs"))
+            })
+        })
+        .map(|r| r[4].to_string())
+        .collect()
+}
+
+/// `key value` lines as a map.
+fn kv_lines(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn namespaced_sysctls_are_the_containers_own() {
+    let Some(env) = syscont_env() else { return };
+    let host_somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let a = env.run(BUSYBOX).start(&["sleep", "1000"]);
+    let b = env.run(BUSYBOX).start(&["sleep", "1000"]);
+    let o = a
+        .sh(
+            "sysctl -w net.core.somaxconn=1234 && sysctl -w kernel.shmmni=2345 && \
+             cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni",
+        )
+        .ok();
+    assert!(o.stdout.ends_with("1234\n2345\n"), "{o}");
+    let other = b
+        .sh("cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni")
+        .ok();
+    assert_ne!(other.stdout, "1234\n2345\n", "seen by another container");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap(),
+        host_somaxconn
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shmmni
+    );
+    // A sysctl of the host's stays the host's.
+    let w = a.sh("echo 1 > /proc/sys/kernel/sysrq_test_never 2>/dev/null; echo 1 > /proc/sys/vm/drop_caches; echo rc=$?");
+    assert!(!w.stdout.contains("rc=0"), "{w}");
+}
+
+#[test]
+fn exec_gets_the_containers_capabilities() {
+    let Some(env) = syscont_env() else { return };
+    let c = env.run(BUSYBOX).start(&["sleep", "1000"]);
+    let init = c.exec(&["sh", "-c", "grep CapBnd /proc/1/status"]).ok();
+    let exec = c.exec(&["grep", "CapEff", "/proc/self/status"]).ok();
+    let want = init.stdout.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(
+        exec.stdout.split_whitespace().nth(1),
+        Some(want.as_str()),
+        "docker exec as root lacks the container's capabilities:\n{init}\n{exec}"
+    );
+    let user = c
+        .exec_opts(&["-u", "1000"], &["grep", "CapEff", "/proc/self/status"])
+        .ok();
+    assert_eq!(
+        user.stdout.split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{user}"
+    );
+}
