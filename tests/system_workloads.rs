@@ -92,6 +92,7 @@ fn wait_inner_docker(c: &Container) {
 #[test]
 fn systemd_boots_to_running_journals_and_stops_cleanly() {
     let Some(env) = syscont_env() else { return };
+    let host_pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
     // No flag: the image's command is /sbin/init.
     let c = env.run(SYSTEMD).start(&[]);
     wait_running(&c);
@@ -108,9 +109,17 @@ fn systemd_boots_to_running_journals_and_stops_cleanly() {
             Err(j.to_string())
         }
     });
-    // systemd-sysctl ran and succeeded.
+    // systemd-sysctl ran and succeeded, and the container has its values
+    // (Debian's 50-pid-max.conf), not the host's.
     let s = c.exec(&["systemctl", "is-active", "systemd-sysctl"]);
     assert_eq!(s.stdout.trim(), "active", "{s}");
+    let pid_max = c.exec(&["cat", "/proc/sys/kernel/pid_max"]).ok();
+    assert_eq!(pid_max.stdout.trim(), "4194304", "{pid_max}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap(),
+        host_pid_max,
+        "the host's pid_max changed"
+    );
     // docker stop: systemd gets its shutdown signal (not SIGTERM, which it
     // takes as re-execute) and the container exits 0 well within Docker's
     // 10 s grace period (no SIGKILL).
@@ -169,12 +178,14 @@ fn docker_inside_runs_builds_and_sees_its_own_limits() {
     // docker build with RUN and COPY.
     let b = c.sh(
         "mkdir -p /tmp/ctx && cd /tmp/ctx && echo copied > f.txt && \
-         printf 'FROM bb:1\\nRUN echo ran > /ran\\nCOPY f.txt /f.txt\\n' > Dockerfile && \
+         printf 'FROM bb:1\\nRUN echo ran > /ran && cp /bin/busybox /bin/sbb && chmod u+s /bin/sbb\\nCOPY f.txt /f.txt\\n' > Dockerfile && \
          docker build -q -t built:1 . && \
-         docker run --rm --pull never --network none built:1 cat /ran /f.txt",
+         docker run --rm --pull never --network none built:1 sh -c 'cat /ran /f.txt; stat -c %A /bin/sbb'",
     );
+    // A set-uid file in an inner image (as `apt install sudo` makes): the
+    // inner engine's directories are the container's own, like its rootfs.
     assert!(
-        b.stdout.ends_with("ran\ncopied\n"),
+        b.stdout.ends_with("ran\ncopied\n-rwsr-xr-x\n"),
         "docker build inside:\n{b}"
     );
     // The inner state survives stop/start (kept per container on the host).
@@ -391,4 +402,105 @@ fn exec_gets_the_containers_capabilities() {
         Some("0000000000000000"),
         "{user}"
     );
+}
+
+#[test]
+fn host_sysctls_are_emulated_per_container() {
+    let Some(env) = syscont_env() else { return };
+    let host = |k: &str| std::fs::read_to_string(format!("/proc/sys/{k}")).unwrap();
+    let host_panic = host("kernel/panic");
+    let host_om = host("vm/overcommit_memory");
+    let a = env.run(BUSYBOX).start(&["sleep", "1000"]);
+    let b = env.run(BUSYBOX).start(&["sleep", "1000"]);
+    let want_panic = if host_panic.trim() == "7" { "8" } else { "7" };
+    let o = a
+        .sh(&format!(
+            "sysctl -w kernel.panic={want_panic} && cat /proc/sys/kernel/panic; \
+             echo 2 > /proc/sys/vm/overcommit_memory; cat /proc/sys/vm/overcommit_memory; \
+             echo 9 > /proc/sys/vm/overcommit_memory; cat /proc/sys/vm/overcommit_memory; \
+             cd /proc/sys/kernel && cat panic"
+        ))
+        .ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("kernel.panic = {want_panic}").as_str(),
+            want_panic,
+            "2",
+            // 9 is out of range: the kernel would refuse it; the last
+            // valid value stays.
+            "2",
+            want_panic
+        ],
+        "{o}"
+    );
+    // A user other than the container's root may not write.
+    let u = a.sh("su user -c 'echo 1 > /proc/sys/kernel/panic' 2>&1; cat /proc/sys/kernel/panic");
+    assert!(u.stdout.ends_with(&format!("{want_panic}\n")), "{u}");
+    // The host and the other container keep theirs.
+    assert_eq!(host("kernel/panic"), host_panic);
+    assert_eq!(host("vm/overcommit_memory"), host_om);
+    let other = b
+        .sh("cat /proc/sys/kernel/panic /proc/sys/vm/overcommit_memory")
+        .ok();
+    assert_eq!(other.stdout, format!("{host_panic}{host_om}"), "{other}");
+    // Kept across stop and start.
+    a.docker(&["restart", "-t", "1", &a.id]).ok();
+    let again = a.exec(&["cat", "/proc/sys/kernel/panic"]).ok();
+    assert_eq!(again.stdout.trim(), want_panic, "{again}");
+}
+
+#[test]
+fn an_overlay_mounted_inside_is_judged_by_its_upper_directory() {
+    let Some(env) = syscont_env() else { return };
+    let vol = tempfile::Builder::new()
+        .prefix("syscont-ovl-vol")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        vol.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let c = env
+        .run(BUSYBOX)
+        .opt("-v")
+        .opt(&format!("{}:/vol", vol.path().display()))
+        .start(&["sleep", "1000"]);
+    // Upper directory in the volume: a set-uid file made through the
+    // overlay would be a set-uid root file on the host. On a tmpfs of the
+    // container's own: fine (overlay cannot have its upper layer on the
+    // rootfs, itself an overlay).
+    let o = c.sh(
+        "mkdir -p /low /m/v /m/r /vol/up /vol/work /r; mount -t tmpfs t /r; mkdir /r/up /r/work; \
+         cp /bin/busybox /low/bb; \
+         mount -t overlay o -o lowerdir=/low,upperdir=/vol/up,workdir=/vol/work /m/v; \
+         chmod u+s /m/v/bb; echo volume=$?; \
+         mount -t overlay o -o lowerdir=/low,upperdir=/r/up,workdir=/r/work /m/r; \
+         chmod u+s /m/r/bb; echo own_tmpfs=$?; \
+         cd /vol && mount -t overlay o -o lowerdir=/low,upperdir=up,workdir=work /m/r; \
+         chmod u+s /m/r/bb; echo relative_volume=$?",
+    );
+    let kv = kv_lines(&o.stdout.replace('=', " "));
+    assert_ne!(kv.get("volume").map(String::as_str), Some("0"), "{o}");
+    assert_eq!(kv.get("own_tmpfs").map(String::as_str), Some("0"), "{o}");
+    assert_ne!(
+        kv.get("relative_volume").map(String::as_str),
+        Some("0"),
+        "{o}"
+    );
+    assert!(
+        kv.contains_key("volume") && kv.contains_key("relative_volume"),
+        "{o}"
+    );
+    let up = vol.path().join("up/bb");
+    if let Ok(m) = std::fs::metadata(&up) {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            m.permissions().mode() & 0o6000,
+            0,
+            "set-id file on the host"
+        );
+    }
 }

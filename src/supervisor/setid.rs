@@ -194,6 +194,51 @@ impl RootFs {
         Ok(find_mount_at(&text, at.as_os_str().as_bytes()).map(|m| RootFs::new(&m.dev, &m.root)))
     }
 
+    /// The directory `path` of the host (not a mount point of its own) as
+    /// a tree: the device and root of the host mount that holds it, and the
+    /// path below that mount's root.
+    pub fn of_dir(path: &Path) -> Result<Self, SetidError> {
+        let at = std::fs::canonicalize(path).map_err(|source| SetidError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let fd: OwnedFd = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(&at)
+                .map_err(|source| SetidError::Io {
+                    path: at.display().to_string(),
+                    source,
+                })?
+                .into()
+        };
+        let st = mount_stat(&fd).map_err(|source| SetidError::Root { pid: 0, source })?;
+        let text = std::fs::read("/proc/self/mountinfo").map_err(|source| SetidError::Io {
+            path: "/proc/self/mountinfo".into(),
+            source,
+        })?;
+        let m = find_mount(&text, st.mnt_id).ok_or(SetidError::RootNotListed {
+            pid: 0,
+            mnt_id: st.mnt_id,
+        })?;
+        let below = at
+            .as_os_str()
+            .as_bytes()
+            .strip_prefix(m.mount_point.as_slice())
+            .unwrap_or(b"");
+        let mut root = m.root.clone();
+        if root == b"/" {
+            root.clear();
+        }
+        root.extend_from_slice(below);
+        if root.is_empty() {
+            root.push(b'/');
+        }
+        Ok(RootFs::new(&m.dev, &root))
+    }
+
     /// The root file system of process `pid` (a container's init, when it
     /// registers).
     pub fn of_process(pid: u32) -> Result<Self, SetidError> {
@@ -228,9 +273,10 @@ pub enum Judgement {
     Upper(Vec<u8>),
 }
 
-/// Judge one mount.
-pub fn judge(m: &Mount, rootfs: Option<&RootFs>) -> Judgement {
-    if rootfs.is_some_and(|r| r.holds(m)) {
+/// Judge one mount (`own`: the container's other private trees, its
+/// inner engines' directories).
+pub fn judge(m: &Mount, rootfs: Option<&RootFs>, own: &[RootFs]) -> Judgement {
+    if rootfs.is_some_and(|r| r.holds(m)) || own.iter().any(|r| r.holds(m)) {
         return Judgement::Allow;
     }
     if m.idmapped {
@@ -264,8 +310,24 @@ pub enum Object {
 #[derive(Debug, Default)]
 pub struct Scope {
     rootfs: Option<RootFs>,
+    /// The inner engines' directories (`/var/lib/docker`, …): private to
+    /// the container like its root file system (mode 0710, owned by its
+    /// root, in the data directory), so set-id files there are as
+    /// harmless to the host as in its root file system, and inner images
+    /// need them (`su`, `passwd`, `ping`).
+    own: Vec<RootFs>,
     init_pid: Option<u32>,
+    /// Overlays the container mounted, by `upperdir` as their mount table
+    /// line shows it: was the upper directory, judged where the mounter
+    /// saw it when it mounted (see [`Scope::record_overlay`]), allowed?
+    uppers: std::cell::RefCell<std::collections::HashMap<Vec<u8>, bool>>,
+    /// Where `uppers` is kept across supervisor restarts.
+    uppers_file: Option<std::path::PathBuf>,
 }
+
+/// Overlays remembered per container, at most (inner engines make one per
+/// layer and container; the oldest are forgotten first, by clearing).
+const MAX_UPPERS: usize = 16384;
 
 impl Scope {
     /// The scope of container `id` whose init is `init_pid`: its root file
@@ -289,9 +351,31 @@ impl Scope {
                 }
             }
         };
+        let own = data_dir
+            .and_then(|d| Store::new(d).dir(id).ok())
+            .map(|dir| {
+                crate::runtime::workload::INNER_DIRS
+                    .iter()
+                    .filter_map(|(_, name)| RootFs::of_dir(&dir.join("inner").join(name)).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let uppers_file = data_dir
+            .and_then(|d| Store::new(d).dir(id).ok())
+            .filter(|d| d.is_dir())
+            .map(|d| d.join("overlays.json"));
+        let uppers = uppers_file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice::<Vec<(String, bool)>>(&b).ok())
+            .map(|v| v.into_iter().map(|(k, ok)| (k.into_bytes(), ok)).collect())
+            .unwrap_or_default();
         Scope {
             rootfs,
+            own,
             init_pid: Some(init_pid),
+            uppers: std::cell::RefCell::new(uppers),
+            uppers_file,
         }
     }
 
@@ -323,10 +407,16 @@ impl Scope {
             let Some(m) = self.lookup(pid, &mut table, st.mnt_id) else {
                 return unlisted(fd, st, object);
             };
-            match judge(&m, self.rootfs.as_ref()) {
+            match judge(&m, self.rootfs.as_ref(), &self.own) {
                 Judgement::Allow => return Verdict::Allow,
                 Judgement::Refuse => return Verdict::Refuse,
                 Judgement::Upper(upper) => {
+                    // Judged when it was mounted, where its mounter saw it
+                    // (an inner engine's containers do not see the upper
+                    // directories of their own root).
+                    if let Some(&ok) = self.uppers.borrow().get(&upper) {
+                        return if ok { Verdict::Allow } else { Verdict::Refuse };
+                    }
                     // A relative upperdir was relative to the mounter's cwd,
                     // which is not known here.
                     if upper.first() != Some(&b'/') {
@@ -344,6 +434,78 @@ impl Scope {
         }
         Verdict::Refuse
     }
+}
+
+impl Scope {
+    /// Process `pid` is mounting an overlay with this `upperdir` (as given,
+    /// overlay's escapes removed): judge the directory where the mounter
+    /// sees it (its root and cwd), as a place to make a new set-id file,
+    /// and remember the answer for files later made through the overlay.
+    /// The kernel mounts after this look (a mounter that swaps the path in
+    /// between can win, as for every decision taken before a call).
+    pub fn record_overlay(&self, walker: &Walker, pid: u32, upper: &[u8]) {
+        if upper.is_empty() {
+            return;
+        }
+        let base = if upper[0] == b'/' {
+            Base::Root
+        } else {
+            Base::Cwd
+        };
+        let ok = match walker.open(pid, base, upper, false, 0) {
+            Ok(fd) => self.verdict(walker, pid, &fd, Object::NewIn) == Verdict::Allow,
+            // Not there: the kernel fails the mount anyway.
+            Err(_) => return,
+        };
+        let mut uppers = self.uppers.borrow_mut();
+        // One string may name different directories for different
+        // mounters (relative paths, chroots): once any of them is refused,
+        // every overlay with that string is.
+        let was = uppers.get(upper).copied();
+        let ok = was.unwrap_or(true) && ok;
+        if was == Some(ok) {
+            return;
+        }
+        if uppers.len() >= MAX_UPPERS {
+            uppers.clear();
+        }
+        uppers.insert(upper.to_vec(), ok);
+        if let Some(f) = &self.uppers_file {
+            let list: Vec<(String, bool)> = uppers
+                .iter()
+                .filter_map(|(k, v)| String::from_utf8(k.clone()).ok().map(|k| (k, *v)))
+                .collect();
+            let tmp = f.with_extension("json.tmp");
+            let r = serde_json::to_vec(&list)
+                .map_err(std::io::Error::other)
+                .and_then(|b| std::fs::write(&tmp, b))
+                .and_then(|()| std::fs::rename(&tmp, f));
+            if let Err(e) = r {
+                tracing::debug!(file = %f.display(), error = %e, "cannot keep the overlay records");
+            }
+        }
+    }
+}
+
+/// The `upperdir` of overlay mount options `data` (comma-separated,
+/// backslash escapes as overlay reads them), unescaped.
+pub fn overlay_upperdir(data: &[u8]) -> Option<Vec<u8>> {
+    let mut opts: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut it = data.iter();
+    while let Some(&c) = it.next() {
+        match c {
+            b'\\' => {
+                if let Some(&n) = it.next() {
+                    opts.last_mut()?.push(n);
+                }
+            }
+            b',' => opts.push(Vec::new()),
+            c => opts.last_mut()?.push(c),
+        }
+    }
+    opts.into_iter()
+        .rev()
+        .find_map(|o| o.strip_prefix(b"upperdir=").map(<[u8]>::to_vec))
 }
 
 /// A mount in neither table: the kernel's internal mounts (memfds, pipes,
@@ -405,18 +567,68 @@ garbage\n";
     fn judges_volumes_the_rootfs_and_overlays() {
         let overlay_root = RootFs::new(b"0:39", b"/");
         let r = Some(&overlay_root);
-        assert_eq!(judge(&m(89), r), Judgement::Allow);
-        assert_eq!(judge(&m(90), r), Judgement::Allow);
-        assert_eq!(judge(&m(111), r), Judgement::Refuse);
-        assert_eq!(judge(&m(114), r), Judgement::Refuse);
+        assert_eq!(judge(&m(89), r, &[]), Judgement::Allow);
+        assert_eq!(judge(&m(90), r, &[]), Judgement::Allow);
+        assert_eq!(judge(&m(111), r, &[]), Judgement::Refuse);
+        assert_eq!(judge(&m(114), r, &[]), Judgement::Refuse);
         // An overlay of the container's own: its upper layer decides.
-        assert_eq!(judge(&m(120), r), Judgement::Upper(b"/vol/up,per".to_vec()));
-        assert_eq!(judge(&m(121), r), Judgement::Allow);
-        // Without a known root file system, every ID-mapped mount refuses.
-        assert_eq!(judge(&m(111), None), Judgement::Refuse);
         assert_eq!(
-            judge(&m(89), None),
+            judge(&m(120), r, &[]),
+            Judgement::Upper(b"/vol/up,per".to_vec())
+        );
+        assert_eq!(judge(&m(121), r, &[]), Judgement::Allow);
+        // Without a known root file system, every ID-mapped mount refuses.
+        assert_eq!(judge(&m(111), None, &[]), Judgement::Refuse);
+        assert_eq!(
+            judge(&m(89), None, &[]),
             Judgement::Upper(b"/var/lib/x/diff".to_vec())
+        );
+    }
+
+    #[test]
+    fn overlay_options_give_their_upperdir() {
+        assert_eq!(
+            overlay_upperdir(b"lowerdir=/a:/b,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/w"),
+            Some(b"/var/lib/docker/overlay2/x/diff".to_vec())
+        );
+        assert_eq!(
+            overlay_upperdir(b"upperdir=/up\\,per,workdir=/w"),
+            Some(b"/up,per".to_vec())
+        );
+        assert_eq!(overlay_upperdir(b"lowerdir=/a"), None);
+        assert_eq!(overlay_upperdir(b""), None);
+    }
+
+    #[test]
+    fn the_inner_engine_directories_are_the_containers_own() {
+        let d = tempfile::tempdir().unwrap();
+        let inner = d.path().join("inner/docker");
+        std::fs::create_dir_all(&inner).unwrap();
+        let tree = RootFs::of_dir(&inner).unwrap();
+        // The same tree seen through an ID-mapped bind inside the container.
+        let line = format!(
+            "140 89 {} {}/sub /var/lib/docker/overlay2/x/diff rw,idmapped - ext4 /dev/vda rw",
+            String::from_utf8_lossy(&tree.dev),
+            String::from_utf8_lossy(&tree.root)
+        );
+        let m = parse_line(line.as_bytes()).unwrap();
+        assert_eq!(
+            judge(&m, None, std::slice::from_ref(&tree)),
+            Judgement::Allow
+        );
+        assert_eq!(judge(&m, None, &[]), Judgement::Refuse);
+        // A sibling directory is not it.
+        let other = RootFs::of_dir(d.path()).unwrap();
+        assert_eq!(judge(&m, None, &[other.clone()]), Judgement::Allow);
+        let sib = format!(
+            "141 89 {} {}/inner/dockerx /v rw,idmapped - ext4 /dev/vda rw",
+            String::from_utf8_lossy(&tree.dev),
+            String::from_utf8_lossy(&other.root)
+        );
+        let m = parse_line(sib.as_bytes()).unwrap();
+        assert_eq!(
+            judge(&m, None, std::slice::from_ref(&tree)),
+            Judgement::Refuse
         );
     }
 
@@ -425,20 +637,20 @@ garbage\n";
         // A rootfs directory bound ID-mapped (not an overlay).
         let bound = RootFs::new(b"254:0", b"/srv/rootfs");
         let r = Some(&bound);
-        assert_eq!(judge(&m(122), r), Judgement::Allow);
+        assert_eq!(judge(&m(122), r, &[]), Judgement::Allow);
         // A volume of the same disk is not the rootfs, nor is a sibling
         // directory whose name merely starts the same.
-        assert_eq!(judge(&m(111), r), Judgement::Refuse);
+        assert_eq!(judge(&m(111), r, &[]), Judgement::Refuse);
         let sibling =
             parse_line(b"130 89 254:0 /srv/rootfs2 /x rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&sibling, r), Judgement::Refuse);
+        assert_eq!(judge(&sibling, r, &[]), Judgement::Refuse);
         // A bind of a part of the rootfs is the rootfs.
         let part =
             parse_line(b"131 89 254:0 /srv/rootfs/usr /y rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&part, r), Judgement::Allow);
+        assert_eq!(judge(&part, r, &[]), Judgement::Allow);
         // A caller chrooted into the volume sees it at "/": still refused.
         let chrooted =
             parse_line(b"111 89 254:0 /var/tmp/v / rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&chrooted, r), Judgement::Refuse);
+        assert_eq!(judge(&chrooted, r, &[]), Judgement::Refuse);
     }
 }

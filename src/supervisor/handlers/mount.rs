@@ -15,6 +15,9 @@
 //! - a non-recursive bind (`MS_BIND` without `MS_REC`) of a procfs or sysfs
 //!   mount that has mounts on it (the copy would show what they cover).
 //!
+//! A new overlay's upper directory is judged where its mounter sees it,
+//! for the set-id policy (`crate::supervisor::setid::Scope::record_overlay`).
+//!
 //! Everything else goes on to the kernel (`Continue`), done by the caller
 //! itself with its own view and privileges: the supervisor never mounts
 //! for anyone. Paths are walked as the caller would walk them (its root,
@@ -120,6 +123,9 @@ fn mount(ctx: &Ctx<'_>) -> bool {
     } else if ms(libc::MS_BIND) && !ms(libc::MS_REC) {
         ("non-recursive bind", a[0])
     } else {
+        if !ms(libc::MS_BIND) {
+            new_mount(ctx);
+        }
         return false;
     };
     let Some(path) = path_arg(ctx, addr) else {
@@ -140,6 +146,24 @@ fn mount(ctx: &Ctx<'_>) -> bool {
         tracing::info!(container = ctx.container, pid = ctx.notif.pid, operation = what, mount_point = %m.mount_point.display(), "mount change of a protected mount refused");
     }
     refuse
+}
+
+/// A new file system: for an overlay, judge its upper directory where the
+/// mounter sees it (the set-id policy of files later made through it).
+fn new_mount(ctx: &Ctx<'_>) {
+    let a = ctx.notif.args;
+    let pid = ctx.notif.pid;
+    match read_cstring(pid, a[2], 64) {
+        Ok(CString::Ok(t)) if t == b"overlay" => {}
+        _ => return,
+    }
+    // Mount options are at most a page.
+    let Ok(CString::Ok(data)) = read_cstring(pid, a[4], 4095) else {
+        return;
+    };
+    if let Some(upper) = crate::supervisor::setid::overlay_upperdir(&data) {
+        ctx.setid.record_overlay(ctx.walker, pid, &upper);
+    }
 }
 
 #[cfg(test)]
