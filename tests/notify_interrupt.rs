@@ -104,7 +104,7 @@ fn injected_fds_survive_the_wake_signal() {
         }
         wrong
     });
-    let listener = NotifyFd::new(fd_rx.recv().unwrap()).unwrap();
+    let mut listener = NotifyFd::new(fd_rx.recv().unwrap()).unwrap();
     // As the worker sets it (where the kernel has it).
     listener.set_sync_wake_up();
 

@@ -15,6 +15,7 @@ pub mod arch;
 pub mod epoll;
 pub mod fs;
 pub mod idmap;
+pub mod inflight;
 pub mod memfd;
 pub mod mountinfo;
 pub mod notify;

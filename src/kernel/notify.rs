@@ -7,6 +7,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use super::inflight::InflightRecord;
 use super::{KernelError, Result};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6); Debian's headers lack it.
@@ -59,6 +60,8 @@ pub enum Readiness {
 #[derive(Debug)]
 pub struct NotifyFd {
     fd: OwnedFd,
+    /// Where each notification is received (see [`InflightRecord`]).
+    record: Option<InflightRecord>,
 }
 
 impl AsFd for NotifyFd {
@@ -89,7 +92,34 @@ impl NotifyFd {
                 link.display()
             )));
         }
-        Ok(NotifyFd { fd })
+        Ok(NotifyFd { fd, record: None })
+    }
+
+    /// Receive into `record` from now on (see [`InflightRecord`]).
+    pub fn attach_record(&mut self, record: InflightRecord) {
+        self.record = Some(record);
+    }
+
+    /// The in-flight record's fd, for the fd holder.
+    pub fn record_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.record.as_ref().map(AsFd::as_fd)
+    }
+
+    /// A notification that an earlier supervisor received into the record
+    /// and never answered: still waiting for its answer, so it is served
+    /// now. `None` when there is none.
+    pub fn take_unanswered(&mut self) -> Option<Notification> {
+        let n = self.record.as_ref()?.last()?;
+        if !self.id_valid(n.id) {
+            return None;
+        }
+        Some(Notification {
+            id: n.id,
+            pid: n.pid,
+            nr: n.data.nr,
+            arch: n.data.arch,
+            args: n.data.args,
+        })
     }
 
     /// A second fd for the same listener (to watch it for hang-up).
@@ -136,14 +166,22 @@ impl NotifyFd {
     /// Receive one notification. Call only after [`NotifyFd::readiness`]
     /// said `Pending`: the ioctl blocks otherwise. `ENOENT` means the target
     /// went away between the poll and the receive.
-    pub fn recv(&self) -> Result<Notification> {
+    pub fn recv(&mut self) -> Result<Notification> {
         // SAFETY: seccomp_notif is plain data; the kernel demands it zeroed.
-        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointer is to a properly sized, writable seccomp_notif.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
+        let mut local: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        let target: *mut libc::seccomp_notif = match self.record.as_mut() {
+            Some(r) => r.slot(),
+            None => &mut local,
+        };
+        // SAFETY: target points to a zeroed, writable seccomp_notif (ours
+        // on the stack, or the record's mapping, which lives as long as
+        // self); the kernel writes it during the call only.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, target) };
         if r != 0 {
             return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_RECV"));
         }
+        // SAFETY: the kernel filled *target; plain data.
+        let n = unsafe { std::ptr::read(target) };
         Ok(Notification {
             id: n.id,
             pid: n.pid,

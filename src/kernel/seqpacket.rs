@@ -66,11 +66,18 @@ pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, u32)> {
 
 /// Send one message, with at most one fd.
 pub fn send(sock: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+    send_fds(sock, bytes, &fds)
+}
+
+/// [`send`] with any number of fds in one message.
+pub fn send_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let iov = [io::IoSlice::new(bytes)];
-    let raw = fd.map(|f| [f.as_raw_fd()]);
-    let cmsgs: Vec<ControlMessage<'_>> = match &raw {
-        Some(r) => vec![ControlMessage::ScmRights(r)],
-        None => vec![],
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsgs: Vec<ControlMessage<'_>> = if raw.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(&raw)]
     };
     socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(nix_io)?;

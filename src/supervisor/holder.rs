@@ -5,7 +5,9 @@
 //! While any copy of a listener fd is open the kernel keeps a container's
 //! trapped calls waiting instead of failing them with `ENOSYS`. The
 //! supervisor sends each new listener, with its `ContainerProcessState`, to
-//! the holder (`holder.sock`, `SOCK_SEQPACKET`, one message and fd each). A
+//! the holder (`holder.sock`, `SOCK_SEQPACKET`, one message each, with the
+//! listener's fd and the fd of its in-flight record,
+//! [`crate::kernel::inflight`]). A
 //! new supervisor asks the holder for everything it keeps (`DUMP`), takes
 //! the fds back and serves the calls that waited meanwhile.
 //!
@@ -37,6 +39,12 @@ const END: &[u8] = b"END";
 pub const LISTEN: &[u8] = b"LISTEN";
 /// Largest message (a ContainerProcessState is about 1 KiB).
 const MAX_MESSAGE: usize = 64 * 1024;
+/// Fds per message: a listener and its in-flight record.
+const MAX_FDS: usize = 2;
+
+/// One kept registration: its message and its fds (a listener and its
+/// in-flight record, or the agent socket for `LISTEN`).
+pub type Kept = (Vec<u8>, Vec<OwnedFd>);
 
 /// Errors of the holder and of talking to it.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +90,8 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
         format!("{}\n", std::process::id()),
     );
     let mut client: Option<OwnedFd> = None;
-    let mut kept: Vec<(Vec<u8>, OwnedFd)> = Vec::new();
+    // (message, [listener, in-flight record if any])
+    let mut kept: Vec<Kept> = Vec::new();
     let mut agent: Option<OwnedFd> = None;
     let mut buf = vec![0u8; MAX_MESSAGE];
     // A freshly started holder waits a while for its supervisor.
@@ -102,10 +111,10 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
             });
         }
         let first_kept = pfds.len();
-        for (_, fd) in &kept {
+        for (_, fds) in &kept {
             // No POLLIN: a trapped call must not wake the holder.
             pfds.push(libc::pollfd {
-                fd: fd.as_raw_fd(),
+                fd: fds[0].as_raw_fd(),
                 events: 0,
                 revents: 0,
             });
@@ -134,7 +143,7 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
         if client.is_some() && pfds[1].revents != 0 {
             let gone = match client
                 .as_ref()
-                .map(|c| recv_with_fds(c.as_fd(), &mut buf, 1))
+                .map(|c| recv_with_fds(c.as_fd(), &mut buf, MAX_FDS))
             {
                 Some(Ok(Some((n, mut fds)))) => {
                     let msg = &buf[..n];
@@ -146,8 +155,8 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
                             agent = Some(fd);
                         }
                         false
-                    } else if let Some(fd) = fds.pop() {
-                        kept.push((msg.to_vec(), fd));
+                    } else if !fds.is_empty() {
+                        kept.push((msg.to_vec(), fds));
                         false
                     } else {
                         false
@@ -173,17 +182,14 @@ pub fn run(state_dir: &Path) -> Result<(), HolderError> {
     }
 }
 
-fn dump(
-    client: Option<&OwnedFd>,
-    agent: Option<&OwnedFd>,
-    kept: &[(Vec<u8>, OwnedFd)],
-) -> io::Result<()> {
+fn dump(client: Option<&OwnedFd>, agent: Option<&OwnedFd>, kept: &[Kept]) -> io::Result<()> {
     let Some(c) = client else { return Ok(()) };
     if let Some(a) = agent {
         seqpacket::send(c.as_fd(), LISTEN, Some(a.as_fd()))?;
     }
-    for (raw, fd) in kept {
-        seqpacket::send(c.as_fd(), raw, Some(fd.as_fd()))?;
+    for (raw, fds) in kept {
+        let fds: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+        seqpacket::send_fds(c.as_fd(), raw, &fds)?;
     }
     seqpacket::send(c.as_fd(), END, None)
 }
@@ -244,9 +250,10 @@ impl HolderClient {
         }
     }
 
-    /// Everything the holder keeps: `(ContainerProcessState, fd)` pairs, and
-    /// `(LISTEN, fd)` for the agent socket of a previous supervisor.
-    pub fn dump(&self) -> Result<Vec<(Vec<u8>, OwnedFd)>, HolderError> {
+    /// Everything the holder keeps: `(ContainerProcessState, [listener,
+    /// in-flight record])`, and `(LISTEN, [fd])` for the agent socket of a
+    /// previous supervisor.
+    pub fn dump(&self) -> Result<Vec<Kept>, HolderError> {
         let io_err = |source| HolderError::Io {
             path: socket_path(&self.state_dir),
             source,
@@ -255,13 +262,15 @@ impl HolderClient {
         let mut out = Vec::new();
         let mut buf = vec![0u8; MAX_MESSAGE];
         loop {
-            match recv_with_fds(self.sock.as_fd(), &mut buf, 1).map_err(io_err)? {
-                Some((n, mut fds)) => {
+            match recv_with_fds(self.sock.as_fd(), &mut buf, MAX_FDS).map_err(io_err)? {
+                Some((n, fds)) => {
                     if &buf[..n] == END && fds.is_empty() {
                         return Ok(out);
                     }
-                    let fd = fds.pop().ok_or(HolderError::Protocol)?;
-                    out.push((buf[..n].to_vec(), fd));
+                    if fds.is_empty() {
+                        return Err(HolderError::Protocol);
+                    }
+                    out.push((buf[..n].to_vec(), fds));
                 }
                 None => return Err(HolderError::Protocol),
             }
@@ -271,8 +280,8 @@ impl HolderClient {
     /// Give the holder a copy of a new listener. If the holder is gone, a
     /// new one is started and given this fd (earlier ones are then no longer
     /// kept: logged).
-    pub fn keep(&mut self, raw: &[u8], fd: std::os::fd::BorrowedFd<'_>) {
-        if seqpacket::send(self.sock.as_fd(), raw, Some(fd)).is_ok() {
+    pub fn keep(&mut self, raw: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) {
+        if seqpacket::send_fds(self.sock.as_fd(), raw, fds).is_ok() {
             return;
         }
         tracing::warn!(
@@ -281,7 +290,7 @@ impl HolderClient {
         match HolderClient::connect_or_spawn(&self.state_dir) {
             Ok(c) => {
                 *self = c;
-                if let Err(e) = seqpacket::send(self.sock.as_fd(), raw, Some(fd)) {
+                if let Err(e) = seqpacket::send_fds(self.sock.as_fd(), raw, fds) {
                     tracing::warn!(error = %e, "fd holder refused a listener");
                 }
             }

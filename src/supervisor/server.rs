@@ -23,6 +23,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use crate::agent_meta::{self, ListenerMetadata};
 use crate::kernel::arch::SyscallTable;
+use crate::kernel::inflight::InflightRecord;
 use crate::kernel::notify::NotifyFd;
 use crate::supervisor::agent::{self, Pending, Progress, Registration};
 use crate::supervisor::files::FileTable;
@@ -200,7 +201,7 @@ impl Server {
                     kept.into_iter().partition(|(raw, _)| raw == holder::LISTEN);
                 // The previous supervisor's socket: what connected while no
                 // supervisor ran waits in its backlog.
-                for (_, fd) in listen {
+                for fd in listen.into_iter().flat_map(|(_, fds)| fds) {
                     let std_listener = std::os::unix::net::UnixListener::from(fd);
                     let _ = std_listener.set_nonblocking(true);
                     let mut l = UnixListener::from_std(std_listener);
@@ -219,10 +220,12 @@ impl Server {
                     }
                 }
                 let n = kept.len();
-                for (raw, fd) in kept {
+                for (raw, mut fds) in kept {
+                    let record = (fds.len() > 1).then(|| fds.remove(1));
+                    fds.truncate(1);
                     let mut p = Pending::default();
-                    match p.feed(&raw, vec![fd]) {
-                        Ok(Progress::Done(reg)) => self.register(*reg, false),
+                    match p.feed(&raw, fds) {
+                        Ok(Progress::Done(reg)) => self.register(*reg, false, record),
                         _ => tracing::warn!("fd holder kept a malformed registration; dropped"),
                     }
                 }
@@ -236,7 +239,7 @@ impl Server {
             Err(e) => tracing::warn!(error = %e, "fd holder did not answer"),
         }
         let mut client = client;
-        client.keep(holder::LISTEN, self.agent.as_fd());
+        client.keep(holder::LISTEN, &[self.agent.as_fd()]);
         self.holder = Some(client);
     }
 
@@ -394,7 +397,7 @@ impl Server {
                 Ok(Progress::More) => continue,
                 Ok(Progress::Done(reg)) => {
                     self.drop_conn(token);
-                    self.register(*reg, true);
+                    self.register(*reg, true, None);
                     return;
                 }
                 Err(e) => {
@@ -450,9 +453,9 @@ impl Server {
 
     /// Hand a registration to its container's worker; `keep` also gives
     /// the fd holder a copy (not for listeners it gave back).
-    fn register(&mut self, reg: Registration, keep: bool) {
+    fn register(&mut self, reg: Registration, keep: bool, record: Option<OwnedFd>) {
         let Registration { state, raw, fd } = reg;
-        let fd = match NotifyFd::new(fd) {
+        let mut fd = match NotifyFd::new(fd) {
             Ok(f) => f,
             Err(e) => {
                 self.shared
@@ -471,9 +474,21 @@ impl Server {
         // Ids are unique per runc root only: two runtimes may both have a
         // container "web". The bundle tells them apart.
         let key = format!("{id}\u{0}{}", state.state.bundle);
+        // The in-flight record: the one kept with the listener, else a new
+        // one (only worth having where a holder keeps it).
+        let record = match record {
+            Some(r) => InflightRecord::from_fd(r).ok(),
+            None if self.holder.is_some() => InflightRecord::new().ok(),
+            None => None,
+        };
+        if let Some(r) = record {
+            fd.attach_record(r);
+        }
         if keep {
             if let Some(h) = self.holder.as_mut() {
-                h.keep(&raw, fd.as_fd());
+                let mut fds = vec![fd.as_fd()];
+                fds.extend(fd.record_fd());
+                h.keep(&raw, &fds);
             }
         }
         let meta = if state.metadata.is_empty() {

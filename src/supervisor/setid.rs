@@ -619,7 +619,10 @@ garbage\n";
         assert_eq!(judge(&m, None, &[]), Judgement::Refuse);
         // A sibling directory is not it.
         let other = RootFs::of_dir(d.path()).unwrap();
-        assert_eq!(judge(&m, None, &[other.clone()]), Judgement::Allow);
+        assert_eq!(
+            judge(&m, None, std::slice::from_ref(&other)),
+            Judgement::Allow
+        );
         let sib = format!(
             "141 89 {} {}/inner/dockerx /v rw,idmapped - ext4 /dev/vda rw",
             String::from_utf8_lossy(&tree.dev),

@@ -87,6 +87,9 @@ pub struct ContainerCounters {
     pub setid_refused: AtomicU64,
     /// Changes to the protected mounts over /proc and /sys refused.
     pub mounts_refused: AtomicU64,
+    /// Calls a killed supervisor had received and not answered, served
+    /// from their in-flight records.
+    pub recovered: AtomicU64,
     per_sys: [SysCounters; Sys::ALL.len()],
     per_file: [AtomicU64; EmulatedFile::ALL.len()],
 }
@@ -104,6 +107,7 @@ impl ContainerCounters {
             refreshes: AtomicU64::new(0),
             setid_refused: AtomicU64::new(0),
             mounts_refused: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
             per_sys: Default::default(),
             per_file: Default::default(),
         }
@@ -170,6 +174,9 @@ pub struct ContainerSnapshot {
     /// Changes to the protected mounts over /proc and /sys refused.
     #[serde(default)]
     pub mounts_refused: u64,
+    /// Calls a killed supervisor left unanswered, served after restart.
+    #[serde(default)]
+    pub recovered: u64,
     pub syscalls: BTreeMap<String, SysSnapshot>,
     pub files: BTreeMap<String, u64>,
 }
@@ -297,6 +304,7 @@ impl Stats {
                     refreshes: c.refreshes.load(Relaxed),
                     setid_refused: c.setid_refused.load(Relaxed),
                     mounts_refused: c.mounts_refused.load(Relaxed),
+                    recovered: c.recovered.load(Relaxed),
                     syscalls,
                     files,
                 }
@@ -357,8 +365,8 @@ impl Snapshot {
         for c in &self.containers {
             let _ = writeln!(
                 o,
-                "container {} ({} fds now, {} registered, {} rewinds refreshed, {} set-id changes refused, {} protected-mount changes refused)",
-                c.id, c.fds_active, c.fds_registered, c.refreshes, c.setid_refused, c.mounts_refused
+                "container {} ({} fds now, {} registered, {} rewinds refreshed, {} set-id changes refused, {} protected-mount changes refused, {} unanswered calls recovered)",
+                c.id, c.fds_active, c.fds_registered, c.refreshes, c.setid_refused, c.mounts_refused, c.recovered
             );
             table(&mut o, &c.syscalls);
             if !c.files.is_empty() {

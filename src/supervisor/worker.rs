@@ -32,7 +32,7 @@ use crate::agent_meta::{ListenerMetadata, OrigAction};
 use crate::emulate::ContainerSource;
 use crate::kernel::arch::{Sys, SyscallTable};
 use crate::kernel::epoll::Epoll;
-use crate::kernel::notify::{NotifyFd, Readiness, Reply};
+use crate::kernel::notify::{Notification, NotifyFd, Readiness, Reply};
 use crate::kernel::resolve::Walker;
 use crate::supervisor::files::FileTable;
 use crate::supervisor::fileset::FileSet;
@@ -424,6 +424,16 @@ impl Worker {
         self.live += 1;
         self.counters.fds_registered.fetch_add(1, Relaxed);
         self.counters.fds_active.fetch_add(1, Relaxed);
+        // A call the previous supervisor received and never answered (it
+        // was killed): served now, from its in-flight record.
+        let unanswered = self.entries[idx]
+            .as_mut()
+            .and_then(|e| e.fd.take_unanswered());
+        if let Some(n) = unanswered {
+            tracing::info!(container = %self.id, pid = n.pid, nr = n.nr, "serving a call the previous supervisor received but did not answer");
+            self.counters.recovered.fetch_add(1, Relaxed);
+            self.answer(idx, n);
+        }
     }
 
     fn remove(&mut self, idx: usize) {
@@ -439,21 +449,30 @@ impl Worker {
     /// one is pending, so the receive does not block; in direct mode it
     /// blocks until a call arrives or the wake signal interrupts it.
     fn serve_one(&mut self, idx: usize) -> Received {
+        let Some(entry) = self.entries.get_mut(idx).and_then(Option::as_mut) else {
+            return Received::Nothing;
+        };
+        let n = match entry.fd.recv() {
+            Ok(n) => n,
+            Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => {
+                return Received::Nothing;
+            }
+            Err(e) => {
+                if let Some(skipped) = self.log.allow() {
+                    tracing::warn!(container = %self.id, error = %e, skipped, "receive failed");
+                }
+                return Received::Failed;
+            }
+        };
+        self.answer(idx, n);
+        Received::Served
+    }
+
+    /// Decide and send the answer to notification `n` of entry `idx`.
+    fn answer(&mut self, idx: usize, n: Notification) {
         {
             let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {
-                return Received::Nothing;
-            };
-            let n = match entry.fd.recv() {
-                Ok(n) => n,
-                Err(e) if e.errno() == Some(libc::ENOENT) || e.errno() == Some(libc::EINTR) => {
-                    return Received::Nothing;
-                }
-                Err(e) => {
-                    if let Some(skipped) = self.log.allow() {
-                        tracing::warn!(container = %self.id, error = %e, skipped, "receive failed");
-                    }
-                    return Received::Failed;
-                }
+                return;
             };
             let started = Instant::now();
             if !self.sources.has_outer() && !self.source_fallback_tried {
@@ -534,7 +553,6 @@ impl Worker {
                 }
             }
         }
-        Received::Served
     }
 }
 

@@ -17,6 +17,9 @@
  *                                  read /proc/meminfo in a loop (pausing PAUSE_US
  *                                  between reads); count reads whose MemTotal is
  *                                  not KB (another container's data)
+ *   hostile sysinfocheck SECONDS BYTES
+ *                                  sysinfo(2) flat out; count answers whose RAM is
+ *                                  not BYTES, and failed calls
  *   hostile abi                    open /proc/meminfo and sysinfo through the i386
  *                                  (int $0x80) and x32 syscall ABIs
  *   hostile agent-peer SOCKET      send a valid ContainerProcessState with a real
@@ -626,6 +629,25 @@ static int mode_getcap(const char *path)
     return 0;
 }
 
+/* sysinfo(2) flat out for SECS seconds: every answer must give WANT bytes
+ * of RAM (the container's limit). Prints reads, wrong and bad counts. */
+static int mode_sysinfocheck(double secs, long long want)
+{
+    long n = 0, wrong = 0, bad = 0;
+    double end = now() + secs;
+    while (now() < end) {
+        struct sysinfo si;
+        memset(&si, 0, sizeof si);
+        if (sysinfo(&si) != 0)
+            bad++;
+        else if ((long long)si.totalram * si.mem_unit != want)
+            wrong++;
+        n++;
+    }
+    printf("sysinfocheck reads=%ld wrong=%ld bad=%ld\n", n, wrong, bad);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -648,6 +670,8 @@ int main(int argc, char **argv)
         return mode_timed(atol(argv[2]), argv[3]);
     if (!strcmp(m, "memcheck") && argc >= 4)
         return mode_memcheck(atof(argv[2]), atoll(argv[3]), argc >= 5 ? atol(argv[4]) : 0);
+    if (!strcmp(m, "sysinfocheck") && argc >= 4)
+        return mode_sysinfocheck(atof(argv[2]), atoll(argv[3]));
     if (!strcmp(m, "abi"))
         return mode_abi();
     if (!strcmp(m, "agent-peer") && argc >= 3)
