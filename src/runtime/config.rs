@@ -206,17 +206,18 @@ impl Loaded {
         })
     }
 
-    /// Deny `names` in `linux.seccomp` (see [`seccomp::deny`]).
-    pub fn deny_syscalls(&mut self, names: &[&str]) -> Result<(), ConfigError> {
-        self.edit_seccomp(|linux| seccomp::deny(linux, names))
+    /// Before the merge: [`seccomp::SYSTEM_GRANTED`] allowed (so that the
+    /// merge finds `mount` allowed and traps it).
+    pub fn open_system_syscalls(&mut self) -> Result<(), ConfigError> {
+        self.edit_seccomp(|linux| seccomp::grant(linux, &seccomp::SYSTEM_GRANTED))
     }
 
-    /// The system container's seccomp changes made before the merge:
-    /// [`seccomp::SYSTEM_GRANTED`] allowed, [`seccomp::SYSTEM_ENOSYS`]
-    /// answered `ENOSYS`.
-    pub fn open_system_syscalls(&mut self) -> Result<(), ConfigError> {
+    /// After the merge (which writes a section where there was none):
+    /// [`seccomp::DENIED`] refused, [`seccomp::SYSTEM_ENOSYS`] answered
+    /// `ENOSYS`, whatever the container's own profile said.
+    pub fn close_system_syscalls(&mut self) -> Result<(), ConfigError> {
         self.edit_seccomp(|linux| {
-            seccomp::grant(linux, &seccomp::SYSTEM_GRANTED)?;
+            seccomp::deny(linux, &seccomp::DENIED)?;
             seccomp::refuse_with(linux, &seccomp::SYSTEM_ENOSYS, libc::ENOSYS)
         })
     }

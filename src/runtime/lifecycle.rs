@@ -213,7 +213,7 @@ pub fn create(a: &CreateArgs) -> Result<Created, LifecycleError> {
             Some(p) => Some(cfg.merge_seccomp(p, a.listener)?),
             None => None,
         };
-        cfg.deny_syscalls(&crate::runtime::seccomp::DENIED)?;
+        cfg.close_system_syscalls()?;
         if let Some(cp) = cgroups_path {
             let mounts = mountinfo::read_self().map_err(LifecycleError::Mounts)?;
             let dirs = cgroups::directories(&mounts, &cp)?;
