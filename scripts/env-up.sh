@@ -19,6 +19,10 @@ DOCKERD="$(command -v dockerd)" || die "dockerd not installed (run scripts/deps.
 
 mkdir -p "$SYSCONT_TEST_RUN" "$SYSCONT_TEST_DATA" "$SYSCONT_TEST_LOGS"
 chmod 0711 "$SYSCONT_TEST_RUN"
+# One env-up at a time: two at once would both start daemons, and the pid
+# file would name the one that lost (and exited).
+exec 9>"$SYSCONT_TEST_RUN/env-up.lock"
+flock 9
 
 # --- supervisor -------------------------------------------------------------
 SV_PID="$SYSCONT_TEST_RUN/supervisor.pid"

@@ -1,6 +1,6 @@
 //! Small file-system calls the safe std API lacks: opening a file relative
-//! to a directory fd, reopening a pinned `O_PATH` fd for writing, and the
-//! boot-time clock.
+//! to a directory fd, reopening a pinned `O_PATH` fd for writing, the
+//! boot-time clock, and replacing a small state file whole.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -151,6 +151,19 @@ pub fn recv_with_fds(
         return Ok(None);
     }
     Ok(Some((n as usize, fds)))
+}
+
+/// Write `data` to a temporary file beside `path` and rename it over
+/// `path`, so that a reader sees the old content or the new, never half.
+pub fn replace_file(path: &std::path::Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let r = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 #[cfg(test)]

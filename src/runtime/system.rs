@@ -105,6 +105,14 @@ pub fn exec_capabilities(path: &std::path::Path) -> Result<(), SystemError> {
     let process = doc
         .as_object_mut()
         .ok_or_else(|| SystemError::Shape(format!("{}: not an object", path.display())))?;
+    give_capabilities(process, &caps)?;
+    let out = serde_json::to_vec(&doc).map_err(|e| SystemError::Shape(e.to_string()))?;
+    crate::kernel::fs::replace_file(path, &out).map_err(io)
+}
+
+/// `caps` in the bounding, effective and permitted sets of a process spec
+/// (the kernel then keeps effective empty for a non-root user).
+fn give_capabilities(process: &mut Map<String, Value>, caps: &[&str]) -> Result<(), SystemError> {
     let capabilities = obj(
         process.entry("capabilities").or_insert_with(|| json!({})),
         "process.capabilities",
@@ -113,10 +121,7 @@ pub fn exec_capabilities(path: &std::path::Path) -> Result<(), SystemError> {
     for set in ["bounding", "effective", "permitted"] {
         capabilities.insert(set.into(), Value::Array(list.clone()));
     }
-    let out = serde_json::to_vec(&doc).map_err(|e| SystemError::Shape(e.to_string()))?;
-    let tmp = path.with_extension("syscont-tmp");
-    std::fs::write(&tmp, out).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(())
 }
 
 /// The capabilities in a `CapBnd:` mask (hex), by name, in number order.
@@ -332,14 +337,7 @@ pub fn apply(
         root.entry("process").or_insert_with(|| json!({})),
         "process",
     )?;
-    let capabilities = obj(
-        process.entry("capabilities").or_insert_with(|| json!({})),
-        "process.capabilities",
-    )?;
-    let list: Vec<Value> = caps.iter().map(|c| Value::String((*c).into())).collect();
-    for set in ["bounding", "effective", "permitted"] {
-        capabilities.insert(set.into(), Value::Array(list.clone()));
-    }
+    give_capabilities(process, caps)?;
     let ann = obj(
         root.entry("annotations").or_insert_with(|| json!({})),
         "annotations",

@@ -475,11 +475,9 @@ impl Scope {
                 .iter()
                 .filter_map(|(k, v)| String::from_utf8(k.clone()).ok().map(|k| (k, *v)))
                 .collect();
-            let tmp = f.with_extension("json.tmp");
             let r = serde_json::to_vec(&list)
                 .map_err(std::io::Error::other)
-                .and_then(|b| std::fs::write(&tmp, b))
-                .and_then(|()| std::fs::rename(&tmp, f));
+                .and_then(|b| crate::kernel::fs::replace_file(f, &b));
             if let Err(e) = r {
                 tracing::debug!(file = %f.display(), error = %e, "cannot keep the overlay records");
             }

@@ -155,11 +155,9 @@ impl SysctlStore {
             return;
         }
         let map: BTreeMap<&str, &str> = self.values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let tmp = file.with_extension("json.tmp");
         let r = serde_json::to_vec(&map)
             .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, file));
+            .and_then(|b| crate::kernel::fs::replace_file(file, &b));
         if let Err(e) = r {
             tracing::warn!(container, file = %file.display(), error = %e, "cannot save the container's sysctls");
         }
