@@ -20,9 +20,11 @@ DOCKERD="$(command -v dockerd)" || die "dockerd not installed (run scripts/deps.
 mkdir -p "$SYSCONT_TEST_RUN" "$SYSCONT_TEST_DATA" "$SYSCONT_TEST_LOGS"
 chmod 0711 "$SYSCONT_TEST_RUN"
 # One env-up at a time: two at once would both start daemons, and the pid
-# file would name the one that lost (and exited).
-exec 9>"$SYSCONT_TEST_RUN/env-up.lock"
-flock 9
+# file would name the one that lost (and exited). flock -o: the daemons
+# started below do not inherit the lock.
+if [ -z "${ENV_UP_HOLDS_LOCK:-}" ]; then
+    ENV_UP_HOLDS_LOCK=1 exec flock -o "$SYSCONT_TEST_RUN/env-up.lock" bash "${BASH_SOURCE[0]}" "$@"
+fi
 
 # --- supervisor -------------------------------------------------------------
 SV_PID="$SYSCONT_TEST_RUN/supervisor.pid"
