@@ -234,7 +234,7 @@ fn mounts_inside_work_and_the_protected_ones_stay() {
         .sh(
             "set -e; mkdir -p /m/p /m/s /m/t /m/b /m/l /m/u /m/w /m/o; \
              mount -t proc proc /m/p; grep MemTotal /m/p/meminfo; \
-             mount -t sysfs -o ro sysfs /m/s; ls /m/s/class/net; echo ---; \
+             mount -t sysfs sysfs /m/s; ls /m/s/class/net; echo ---; \
              mount -t tmpfs -o size=1m tmpfs /m/t; mount -o remount,size=2m tmpfs /m/t; \
              echo x > /m/t/f; mount --bind /m/t /m/b; cat /m/b/f; \
              mount -t tmpfs tmpfs /m/l; mkdir /m/l/low /m/t/up /m/t/work; echo low > /m/l/low/g; \

@@ -11,10 +11,11 @@
 //!   systemd), `/run` and `/run/lock` are tmpfs (systemd refuses to boot
 //!   otherwise), and `container` is set in its environment so that
 //!   systemd and `systemd-detect-virt` know they are in a container.
-//! - **`/proc/sys` as the kernel guards it**: not read-only, so the
-//!   container's root sets its own network and IPC sysctls (the kernel
-//!   keeps every other sysctl host root's); the kernel debug file systems,
-//!   which cannot be mounted in a user namespace, are masked.
+//! - **`/proc/sys` and `/sys` as the kernel guards them**: not read-only,
+//!   so the container's root sets its own network and IPC sysctls and
+//!   device attributes (the kernel keeps every other one host root's); the
+//!   kernel debug file systems, which cannot be mounted in a user
+//!   namespace, are masked.
 //!
 //! A destination the spec already mounts is left as the user gave it.
 
@@ -154,13 +155,26 @@ fn mounted(mounts: &[Value], dest: &str) -> bool {
 /// and `sys-kernel-tracing.mount` see them mounted instead of failing.
 pub const MASKED_DEBUG_FS: [&str; 2] = ["/sys/kernel/debug", "/sys/kernel/tracing"];
 
-/// `/proc/sys` is not read-only in a system container: the kernel gives
-/// the sysctls of the container's own namespaces (`net.*`, the IPC ones)
-/// to its root and keeps every other one host root's (`EACCES`), so the
-/// engine's read-only bind adds nothing but `EROFS` for the container's own
-/// network settings. The debug file systems are masked (see
+/// `/proc/sys` and `/sys` are not read-only in a system container: the
+/// kernel gives the sysctls and sysfs files of the container's own
+/// namespaces (`net.*`, the IPC ones, its network devices) to its root and
+/// keeps every other one host root's (`EACCES`), so the engine's read-only
+/// mounts add nothing but `EROFS` for the container's own settings — and a
+/// read-only `/sys` makes the kernel refuse any writable sysfs inside (an
+/// inner `--privileged` container). The debug file systems are masked (see
 /// [`MASKED_DEBUG_FS`]).
 fn open_proc_sys(root: &mut Map<String, Value>) -> Result<(), WorkloadError> {
+    if let Some(mounts) = root.get_mut("mounts").and_then(Value::as_array_mut) {
+        for m in mounts.iter_mut() {
+            let sysfs = m.get("type").and_then(Value::as_str) == Some("sysfs")
+                && m.get("destination").and_then(Value::as_str) == Some("/sys");
+            if sysfs {
+                if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
+                    opts.retain(|o| o != "ro");
+                }
+            }
+        }
+    }
     let Some(linux) = root.get_mut("linux").and_then(Value::as_object_mut) else {
         return Ok(());
     };
@@ -293,6 +307,58 @@ mod tests {
         std::fs::remove_file(r.join("sbin/init")).unwrap();
         std::os::unix::fs::symlink("/sbin/init", r.join("sbin/init")).unwrap();
         assert!(!init_is_systemd(&spec(&["/sbin/init"], json!([])), r));
+    }
+
+    #[test]
+    fn proc_sys_and_sys_are_left_to_the_kernel() {
+        let text = include_str!("testdata/docker-config.orig.json");
+        let mut root: Map<String, Value> = serde_json::from_str(text).unwrap();
+        let ro = |r: &Map<String, Value>| -> Vec<String> {
+            r["linux"]["readonlyPaths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        let sys_opts = |r: &Map<String, Value>| -> Vec<String> {
+            r["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == "/sys")
+                .map(|m| {
+                    m["options"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| o.as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap()
+        };
+        assert!(ro(&root).iter().any(|p| p == "/proc/sys"));
+        assert!(sys_opts(&root).iter().any(|o| o == "ro"));
+        apply(&mut root, &[]).unwrap();
+        let once = serde_json::to_string(&root).unwrap();
+        assert!(!ro(&root).iter().any(|p| p == "/proc/sys"));
+        assert!(ro(&root).iter().any(|p| p == "/proc/bus"), "others stay");
+        assert!(!sys_opts(&root).iter().any(|o| o == "ro"));
+        assert!(sys_opts(&root).iter().any(|o| o == "nosuid"));
+        for p in MASKED_DEBUG_FS {
+            let masked = root["linux"]["maskedPaths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == p);
+            assert_eq!(masked, std::path::Path::new(p).is_dir(), "{p}");
+        }
+        apply(&mut root, &[]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&root).unwrap(),
+            once,
+            "not idempotent"
+        );
     }
 
     #[test]
