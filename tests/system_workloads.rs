@@ -257,6 +257,17 @@ fn mounts_inside_work_and_the_protected_ones_stay() {
     assert_eq!(ifaces, own.stdout.lines().collect::<Vec<_>>(), "{o}");
     assert!(o.stdout.ends_with("x\nlow\ndone\n"), "{o}");
 
+    // A procfs mounted inside hides what the engine masks in /proc (the
+    // host's timer list is not empty).
+    assert!(std::fs::read("/proc/timer_list").unwrap().len() > 100);
+    let masked = c
+        .sh(
+            "mkdir -p /m/q; mount -t proc proc /m/q; cat /m/q/timer_list | wc -c; \
+             cd /m/q && cat keys timer_list | wc -c; cd /; umount /m/q",
+        )
+        .ok();
+    assert_eq!(masked.stdout, "0\n0\n", "{masked}");
+
     // The protected mounts: every mount on /proc or /sys, whatever path
     // names it.
     let table = c.exec(&["cat", "/proc/self/mountinfo"]).ok().stdout;

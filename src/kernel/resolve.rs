@@ -363,8 +363,9 @@ pub fn lexical_components(abs: &[u8]) -> Vec<&[u8]> {
 ///   path has a `..` that a link could redirect. So the frequent reads of
 ///   `/proc/<pid>/stat`, `/proc/self/status` (ps, top, runc) skip the walk.
 /// - anywhere else: when the last component is the name of an emulated
-///   file (a procfs or sysfs mounted elsewhere inside the container, or an
-///   inner container's, which its runtime mounts at a path of its own).
+///   file or of a file the engines mask (a procfs or sysfs mounted
+///   elsewhere inside the container, or an inner container's, which its
+///   runtime mounts at a path of its own).
 pub fn lexical_candidate(abs: &[u8]) -> bool {
     // A `..` after a link (`/proc/thread-self/../../..`) may land anywhere
     // the lexical form does not show: any such path through /proc, /sys or
@@ -394,8 +395,15 @@ pub fn lexical_candidate(abs: &[u8]) -> bool {
     }
 }
 
-/// The last components of the emulated files' paths.
-const EMULATED_NAMES: [&[u8]; 10] = [
+/// The last components of the emulated files' paths, and of the procfs
+/// files the engines mask (`supervisor::files::MASKED_PROC_FILES`).
+const EMULATED_NAMES: [&[u8]; 16] = [
+    b"kcore",
+    b"keys",
+    b"timer_list",
+    b"timer_stats",
+    b"sched_debug",
+    b"latency_stats",
     b"uptime",
     b"meminfo",
     b"cpuinfo",

@@ -7,14 +7,29 @@
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::emulate::EmulatedFile;
 use crate::kernel::resolve::{file_id, FileId};
 
-/// Identity → emulated file.
+/// Files of procfs that the engines mask in every container (Docker,
+/// containerd and Podman bind `/dev/null` over them): a procfs the
+/// container mounts itself shows them unmasked, so an open of one there
+/// gets an empty file, as through the container's own `/proc`.
+pub const MASKED_PROC_FILES: [&str; 6] = [
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/latency_stats",
+];
+
+/// Identity → emulated file, and the identities of the masked files.
 #[derive(Debug, Default)]
 pub struct FileTable {
     by_id: HashMap<FileId, EmulatedFile>,
+    masked: std::collections::HashSet<FileId>,
 }
 
 impl FileTable {
@@ -37,7 +52,24 @@ impl FileTable {
                 }
             }
         }
-        FileTable { by_id }
+        let masked = MASKED_PROC_FILES
+            .iter()
+            .filter_map(|p| {
+                let fd: OwnedFd = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(p)
+                    .ok()?
+                    .into();
+                file_id(&fd).ok()
+            })
+            .collect();
+        FileTable { by_id, masked }
+    }
+
+    /// Is this one of [`MASKED_PROC_FILES`]?
+    pub fn is_masked(&self, id: FileId) -> bool {
+        self.masked.contains(&id)
     }
 
     /// The emulated file with this identity, if any.
@@ -68,5 +100,8 @@ mod tests {
         assert_eq!(t.lookup(file_id(&fd).unwrap()), Some(EmulatedFile::Meminfo));
         let fd: OwnedFd = std::fs::File::open("/proc/version").unwrap().into();
         assert_eq!(t.lookup(file_id(&fd).unwrap()), None);
+        assert!(!t.is_masked(file_id(&fd).unwrap()));
+        let keys: OwnedFd = std::fs::File::open("/proc/keys").unwrap().into();
+        assert!(t.is_masked(file_id(&keys).unwrap()));
     }
 }

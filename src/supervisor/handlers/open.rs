@@ -241,7 +241,17 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         return Action::Continue;
     }
     let file = match resolve_file(ctx, base, &path, absolute, nofollow, resolve) {
-        Some(f) => f,
+        Some(Resolved::Emulated(f)) => f,
+        Some(Resolved::Masked) => {
+            return match memfd::create("masked", b"") {
+                Ok(fd) => Action::InjectFd {
+                    fd,
+                    cloexec: flags & libc::O_CLOEXEC != 0,
+                    file: None,
+                },
+                Err(e) => Action::Errno(e.errno().unwrap_or(libc::ENOMEM)),
+            };
+        }
         None => return Action::Continue,
     };
     let Some(source) = ctx.sources.for_caller(pid) else {
@@ -270,6 +280,14 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     }
 }
 
+/// What an open lands on.
+enum Resolved {
+    Emulated(crate::emulate::EmulatedFile),
+    /// One of the files the engines mask, reached through a procfs the
+    /// container mounted itself: it reads as empty, as through `/proc`.
+    Masked,
+}
+
 /// Walk the caller's path with the kernel and map it to an emulated file.
 fn resolve_file(
     ctx: &mut Ctx<'_>,
@@ -278,7 +296,7 @@ fn resolve_file(
     absolute: bool,
     nofollow: bool,
     resolve: u64,
-) -> Option<crate::emulate::EmulatedFile> {
+) -> Option<Resolved> {
     let pid = ctx.notif.pid;
     // `self` and `thread-self` are symlinks: a caller that refuses
     // symlinks gets the kernel's ELOOP, not a rewritten path.
@@ -301,16 +319,20 @@ fn resolve_file(
         via.extend_from_slice(path);
         if let Ok((dev, ino)) = stat_path(&via, nofollow) {
             if let Some(f) = ctx.verified.get(dev, ino) {
-                return Some(f);
+                return Some(Resolved::Emulated(f));
             }
         }
     }
     let f = ctx.walker.open(pid, base, path, nofollow, resolve).ok()?;
     let st = file_stat(&f).ok()?;
-    let file = ctx.files.lookup(FileId {
+    let id = FileId {
         fs_magic: fs_magic(&f).ok()?,
         ino: st.ino,
-    })?;
+    };
+    if ctx.files.is_masked(id) {
+        return Some(Resolved::Masked);
+    }
+    let file = ctx.files.lookup(id)?;
     ctx.verified.insert(st.dev, st.ino, file);
-    Some(file)
+    Some(Resolved::Emulated(file))
 }
