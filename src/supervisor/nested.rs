@@ -18,6 +18,11 @@ use crate::emulate::ContainerSource;
 /// At most this many inner cgroups are kept; the cache starts afresh when
 /// full (inner containers come and go).
 const MAX_NESTED: usize = 64;
+/// How long a caller's cgroup, once read, is taken as known (a process
+/// moved to another cgroup sees its new figures after at most this).
+const CGROUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Callers whose cgroup is remembered, at most.
+const MAX_CALLERS: usize = 1024;
 
 /// The container's source and the sources of inner cgroups seen so far.
 #[derive(Debug, Default)]
@@ -27,6 +32,9 @@ pub struct Sources {
     outer_key: Vec<u8>,
     nested: HashMap<Vec<u8>, ContainerSource>,
     buf: Vec<u8>,
+    /// Host pid → (its `/proc/<pid>/cgroup`, when read): a reader that
+    /// reads flat out pays for one read a second, not one per call.
+    callers: HashMap<u32, (Vec<u8>, std::time::Instant)>,
 }
 
 impl Sources {
@@ -38,6 +46,7 @@ impl Sources {
         }
         self.outer = Some(source);
         self.nested.clear();
+        self.callers.clear();
     }
 
     /// Whether the container's own source is known.
@@ -56,11 +65,23 @@ impl Sources {
     /// be read or used.
     pub fn for_caller(&mut self, pid: u32) -> Option<&ContainerSource> {
         let outer = self.outer.as_ref()?;
-        self.buf.clear();
-        if read_cgroup(pid, &mut self.buf).is_err()
-            || self.buf.is_empty()
-            || self.buf == self.outer_key
-        {
+        let now = std::time::Instant::now();
+        match self.callers.get(&pid) {
+            Some((key, at)) if now.duration_since(*at) < CGROUP_TTL => {
+                self.buf.clone_from(key);
+            }
+            _ => {
+                self.buf.clear();
+                if read_cgroup(pid, &mut self.buf).is_err() {
+                    self.buf.clear();
+                }
+                if self.callers.len() >= MAX_CALLERS {
+                    self.callers.clear();
+                }
+                self.callers.insert(pid, (self.buf.clone(), now));
+            }
+        }
+        if self.buf.is_empty() || self.buf == self.outer_key {
             return Some(outer);
         }
         if !self.nested.contains_key(&self.buf) {

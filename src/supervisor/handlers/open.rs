@@ -209,8 +209,8 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     let absolute = path[0] == b'/';
     let scoped = a.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH) != 0;
     // The path as an absolute one, lexically (before any walk).
-    let lexical: Option<Vec<u8>> = if absolute && !scoped {
-        Some(path.clone())
+    let lexical: Option<std::borrow::Cow<'_, [u8]>> = if absolute && !scoped {
+        Some(std::borrow::Cow::Borrowed(&path[..]))
     } else {
         let what = if a.dirfd == libc::AT_FDCWD {
             "cwd".to_string()
@@ -227,13 +227,16 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
             &path[..]
         };
         match link_target(pid, &what) {
-            Ok(base) if base.first() == Some(&b'/') => Some(join(&base, rel)),
+            Ok(base) if base.first() == Some(&b'/') => Some(join(&base, rel).into()),
             _ => None,
         }
     };
     let (base, resolve) = walk_start(&a, absolute);
     let nofollow = flags & libc::O_NOFOLLOW != 0;
-    if let Some(s) = lexical.as_deref().and_then(sysctl::named) {
+    let under_sys = lexical
+        .as_deref()
+        .is_some_and(|l| memchr::memmem::find(l, b"sys").is_some());
+    if let Some(s) = lexical.as_deref().filter(|_| under_sys).and_then(sysctl::named) {
         return sysctl::open(ctx, s, base, &path, absolute, nofollow, resolve, flags)
             .unwrap_or(Action::Continue);
     }
