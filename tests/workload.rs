@@ -1,5 +1,6 @@
 //! What system software inside needs, set up by the runtime without any
-//! flag (issue 4 groundwork): per-container directories for inner
+//! flag (the spec side; tests/system_workloads.rs boots systemd and runs
+//! Docker inside): per-container directories for inner
 //! engines on `/var/lib/docker` and `/var/lib/containerd`, and for an
 //! init, tmpfs on `/run` and `/run/lock` and `container` in its
 //! environment.
