@@ -74,6 +74,23 @@ fn import_busybox_inside(env: &Env, c: &Container) {
     c.exec(&["docker", "import", "/tmp/bb.tar", "bb:1"]).ok();
 }
 
+/// `docker run --rm --pull never --network none OPTS bb:1 sh -c SCRIPT`
+/// by the inner dockerd of `c`; must succeed.
+fn inner_sh(c: &Container, opts: &[&str], script: &str) -> Out {
+    let mut a = vec![
+        "docker",
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+    ];
+    a.extend_from_slice(opts);
+    a.extend_from_slice(&["bb:1", "sh", "-c", script]);
+    c.exec(&a).ok()
+}
+
 fn wait_inner_docker(c: &Container) {
     wait_for(
         Duration::from_secs(60),
@@ -150,23 +167,11 @@ fn docker_inside_runs_builds_and_sees_its_own_limits() {
     import_busybox_inside(env, &c);
     // An inner container with --memory sees that limit: the innermost
     // cgroup wins (meminfo from the file, free from sysinfo(2)).
-    let o = c
-        .exec(&[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "--memory",
-            "64m",
-            "bb:1",
-            "sh",
-            "-c",
-            "cat /proc/meminfo; echo ---; free",
-        ])
-        .ok();
+    let o = inner_sh(
+        &c,
+        &["--memory", "64m"],
+        "cat /proc/meminfo; echo ---; free",
+    );
     assert_eq!(meminfo_kb(&o.stdout, "MemTotal"), Some(65536), "{o}");
     let free_total = o
         .stdout
@@ -207,21 +212,7 @@ fn dockerd_started_by_hand_without_systemd() {
         .ok();
     wait_inner_docker(&c);
     import_busybox_inside(env, &c);
-    let o = c
-        .exec(&[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "bb:1",
-            "sh",
-            "-c",
-            "id -u; cat /proc/self/uid_map",
-        ])
-        .ok();
+    let o = inner_sh(&c, &[], "id -u; cat /proc/self/uid_map");
     assert!(o.stdout.starts_with("0\n"), "{o}");
 }
 

@@ -236,7 +236,11 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     let under_sys = lexical
         .as_deref()
         .is_some_and(|l| memchr::memmem::find(l, b"sys").is_some());
-    if let Some(s) = lexical.as_deref().filter(|_| under_sys).and_then(sysctl::named) {
+    if let Some(s) = lexical
+        .as_deref()
+        .filter(|_| under_sys)
+        .and_then(sysctl::named)
+    {
         return sysctl::open(ctx, s, base, &path, absolute, nofollow, resolve, flags)
             .unwrap_or(Action::Continue);
     }
