@@ -447,6 +447,17 @@ fn host_sysctls_are_emulated_per_container() {
         .sh("cat /proc/sys/kernel/panic /proc/sys/vm/overcommit_memory")
         .ok();
     assert_eq!(other.stdout, format!("{host_panic}{host_om}"), "{other}");
+    // kernel.hostname is the UTS namespace's: written through /proc/sys,
+    // it is the container's name at once (the next program sees it).
+    let host_name = host("kernel/hostname");
+    let n = a
+        .sh("echo box-one > /proc/sys/kernel/hostname && hostname && cat /proc/sys/kernel/hostname; \
+             sysctl -w kernel.hostname=box-two >/dev/null && hostname")
+        .ok();
+    assert_eq!(n.stdout, "box-one\nbox-one\nbox-two\n", "{n}");
+    assert_eq!(host("kernel/hostname"), host_name, "the host's name changed");
+    let other_name = b.exec(&["hostname"]).ok();
+    assert!(!other_name.stdout.starts_with("box-"), "{other_name}");
     // Kept across stop and start.
     a.docker(&["restart", "-t", "1", &a.id]).ok();
     let again = a.exec(&["cat", "/proc/sys/kernel/panic"]).ok();

@@ -22,6 +22,12 @@ pub enum Kind {
     /// A string of at most `max` bytes, up to the first newline
     /// (`proc_dostring`).
     Str { max: usize },
+    /// A name of the container's UTS namespace (`kernel.hostname`,
+    /// `kernel.domainname`): the kernel keeps it per namespace but lets
+    /// only host root write the file; the supervisor sets it in the
+    /// writer's namespace (reads are the kernel's). Up to the first
+    /// newline, cut at `max` bytes as the kernel does.
+    Uts { max: usize },
 }
 
 /// One emulated sysctl: its key (dots) and kind.
@@ -41,7 +47,15 @@ const fn int(key: &'static str, min: i64, max: i64) -> Sysctl {
 const I32: i64 = i32::MAX as i64;
 
 /// The emulated sysctls, with the kernel's ranges (Linux 6.x).
-pub const TABLE: [Sysctl; 27] = [
+pub const TABLE: [Sysctl; 29] = [
+    Sysctl {
+        key: "kernel.hostname",
+        kind: Kind::Uts { max: 64 },
+    },
+    Sysctl {
+        key: "kernel.domainname",
+        kind: Kind::Uts { max: 64 },
+    },
     int("kernel.panic", i32::MIN as i64, I32),
     int("kernel.panic_on_oops", 0, 1),
     int("kernel.sysrq", i32::MIN as i64, I32),
@@ -145,6 +159,10 @@ impl Sysctl {
                     return Err(SysctlError::TooLong { key: self.key, max });
                 }
                 Ok(format!("{line}\n"))
+            }
+            Kind::Uts { max } => {
+                let line = written.split(|&b| b == b'\n').next().unwrap_or(b"");
+                Ok(String::from_utf8_lossy(&line[..line.len().min(max)]).into_owned())
             }
             Kind::Int { min, max } => {
                 let v = self.ints(&text, 1, min, max)?;
@@ -252,6 +270,9 @@ mod tests {
             "|/lib/systemd/systemd-coredump %P\n"
         );
         assert!(core.normalise(&[b'a'; 200]).is_err());
+        let host = get("kernel.hostname");
+        assert_eq!(host.normalise(b"box\n").unwrap(), "box");
+        assert_eq!(host.normalise(&[b'h'; 80]).unwrap().len(), 64);
     }
 
     #[test]

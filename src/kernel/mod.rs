@@ -25,6 +25,7 @@ pub mod procmem;
 pub mod resolve;
 pub mod seqpacket;
 pub mod signal;
+pub mod uts;
 
 use std::io;
 

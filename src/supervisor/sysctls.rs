@@ -15,8 +15,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use crate::emulate::sysctl::{Sysctl, TABLE};
+use crate::emulate::sysctl::{Kind, Sysctl, TABLE};
 use crate::kernel::memfd;
+use crate::kernel::uts::{self, UtsName};
+use std::os::fd::AsFd;
 
 /// Memfds handed out for writing and still watched, at most.
 const MAX_PENDING: usize = 32;
@@ -28,7 +30,16 @@ struct Pending {
     file: std::fs::File,
     /// Content at the last harvest.
     seen: Vec<u8>,
+    /// The writer's UTS namespace, for `kernel.hostname` and
+    /// `kernel.domainname` (set there, not kept here).
+    uts: Option<OwnedFd>,
+    opened: std::time::Instant,
 }
+
+/// For this long after a write-open the store looks at the memfd on every
+/// call the container makes (so `echo name > /proc/sys/kernel/hostname;
+/// hostname` shows the new name); later only at sysctl opens.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The values of one container.
 #[derive(Default)]
@@ -91,8 +102,13 @@ impl SysctlStore {
         self.values.get(s.key).map(String::as_str)
     }
 
-    /// A memfd for the container to write `s` into (the caller injects it).
-    pub fn writer(&mut self, s: &'static Sysctl) -> Result<OwnedFd, crate::kernel::KernelError> {
+    /// A memfd for the container to write `s` into (the caller injects it);
+    /// `uts`: the writer's UTS namespace, for a [`Kind::Uts`] sysctl.
+    pub fn writer(
+        &mut self,
+        s: &'static Sysctl,
+        uts: Option<OwnedFd>,
+    ) -> Result<OwnedFd, crate::kernel::KernelError> {
         let fd = memfd::create(s.key, b"")?;
         let keep = fd
             .try_clone()
@@ -107,8 +123,18 @@ impl SysctlStore {
             sysctl: s,
             file: std::fs::File::from(keep),
             seen: Vec::new(),
+            uts,
+            opened: std::time::Instant::now(),
         });
         Ok(fd)
+    }
+
+    /// [`SysctlStore::harvest`] while a write-open is recent (called on
+    /// every trapped call; nothing to do most of the time).
+    pub fn harvest_recent(&mut self, container: &str) {
+        if self.pending.iter().any(|p| p.opened.elapsed() < RECENT) {
+            self.harvest(container);
+        }
     }
 
     /// Take what the container wrote into its memfds since the last look.
@@ -127,6 +153,26 @@ impl SysctlStore {
                 continue;
             }
             match p.sysctl.normalise(&p.seen) {
+                Ok(v) if matches!(p.sysctl.kind, Kind::Uts { .. }) => {
+                    let which = if p.sysctl.key == "kernel.domainname" {
+                        UtsName::Domain
+                    } else {
+                        UtsName::Host
+                    };
+                    let r = match &p.uts {
+                        Some(ns) => uts::set_name(ns.as_fd(), which, v.as_bytes()),
+                        None => continue,
+                    };
+                    match r {
+                        Ok(()) => {
+                            tracing::info!(container, key = p.sysctl.key, value = %v, "container UTS name set")
+                        }
+                        Err(e) => {
+                            self.refused += 1;
+                            tracing::info!(container, key = p.sysctl.key, error = %e, "container UTS name not set");
+                        }
+                    }
+                }
                 Ok(v) => {
                     tracing::info!(
                         container,
@@ -180,14 +226,14 @@ mod tests {
         let mut st = SysctlStore::load(Some(dir.path()), "c1");
         let panic = key("kernel.panic");
         assert_eq!(st.value(panic), None);
-        let fd = st.writer(panic).unwrap();
+        let fd = st.writer(panic, None).unwrap();
         let mut f = std::fs::File::from(fd);
         f.write_all(b"10\n").unwrap();
         st.harvest("c1");
         assert_eq!(st.value(panic), Some("10\n"));
         // An invalid write is not taken.
         let om = key("vm.overcommit_memory");
-        let mut g = std::fs::File::from(st.writer(om).unwrap());
+        let mut g = std::fs::File::from(st.writer(om, None).unwrap());
         g.write_all(b"7\n").unwrap();
         st.harvest("c1");
         assert_eq!(st.value(om), None);

@@ -470,6 +470,9 @@ impl Worker {
 
     /// Decide and send the answer to notification `n` of entry `idx`.
     fn answer(&mut self, idx: usize, n: Notification) {
+        // A sysctl written just before (kernel.hostname: the writer's next
+        // program must see the name).
+        self.sysctls.harvest_recent(&self.id);
         {
             let Some(entry) = self.entries.get(idx).and_then(Option::as_ref) else {
                 return;

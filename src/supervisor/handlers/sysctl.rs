@@ -10,7 +10,7 @@
 //! 0644 and the kernel checks nothing else), gets a memfd whose content
 //! the store takes before the next open of a sysctl in the container.
 
-use crate::emulate::sysctl::{self, Sysctl};
+use crate::emulate::sysctl::{self, Kind, Sysctl};
 use crate::kernel::memfd;
 use crate::kernel::resolve::{file_stat, fs_magic, lexical_components, Base, PROC_MAGIC};
 
@@ -76,7 +76,14 @@ pub fn open(
         if !caller_is_root(pid) {
             return None;
         }
-        return match ctx.sysctls.writer(s) {
+        let uts = match s.kind {
+            Kind::Uts { .. } => match crate::kernel::uts::namespace_of(pid) {
+                Ok(ns) => Some(ns),
+                Err(_) => return None,
+            },
+            _ => None,
+        };
+        return match ctx.sysctls.writer(s, uts) {
             Ok(fd) => Some(Action::InjectFd {
                 fd,
                 cloexec,
@@ -87,6 +94,10 @@ pub fn open(
                 Some(Action::Errno(e.errno().unwrap_or(libc::ENOMEM)))
             }
         };
+    }
+    // A UTS name reads from the caller's own namespace (the kernel).
+    if matches!(s.kind, Kind::Uts { .. }) {
+        return None;
     }
     let value = ctx.sysctls.value(s)?;
     match memfd::create(s.key, value.as_bytes()) {
