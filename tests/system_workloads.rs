@@ -448,14 +448,19 @@ fn host_sysctls_are_emulated_per_container() {
         .ok();
     assert_eq!(other.stdout, format!("{host_panic}{host_om}"), "{other}");
     // kernel.hostname is the UTS namespace's: written through /proc/sys,
-    // it is the container's name at once (the next program sees it).
+    // it is the container's name from its next trapped call on (here the
+    // read of the file itself).
     let host_name = host("kernel/hostname");
     let n = a
-        .sh("echo box-one > /proc/sys/kernel/hostname && hostname && cat /proc/sys/kernel/hostname; \
-             sysctl -w kernel.hostname=box-two >/dev/null && hostname")
+        .sh("echo box-one > /proc/sys/kernel/hostname && cat /proc/sys/kernel/hostname && hostname; \
+             sysctl -w kernel.hostname=box-two >/dev/null && sysctl -n kernel.hostname && uname -n")
         .ok();
-    assert_eq!(n.stdout, "box-one\nbox-one\nbox-two\n", "{n}");
-    assert_eq!(host("kernel/hostname"), host_name, "the host's name changed");
+    assert_eq!(n.stdout, "box-one\nbox-one\nbox-two\nbox-two\n", "{n}");
+    assert_eq!(
+        host("kernel/hostname"),
+        host_name,
+        "the host's name changed"
+    );
     let other_name = b.exec(&["hostname"]).ok();
     assert!(!other_name.stdout.starts_with("box-"), "{other_name}");
     // Kept across stop and start.
