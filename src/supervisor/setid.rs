@@ -438,25 +438,14 @@ impl Scope {
 
 impl Scope {
     /// Process `pid` is mounting an overlay with this `upperdir` (as given,
-    /// overlay's escapes removed): judge the directory where the mounter
-    /// sees it (its root and cwd), as a place to make a new set-id file,
+    /// overlay's escapes removed), which it reaches as `dir` (walked in its
+    /// root from its cwd): judge that directory as a place to make a new
+    /// set-id file,
     /// and remember the answer for files later made through the overlay.
     /// The kernel mounts after this look (a mounter that swaps the path in
     /// between can win, as for every decision taken before a call).
-    pub fn record_overlay(&self, walker: &Walker, pid: u32, upper: &[u8]) {
-        if upper.is_empty() {
-            return;
-        }
-        let base = if upper[0] == b'/' {
-            Base::Root
-        } else {
-            Base::Cwd
-        };
-        let ok = match walker.open(pid, base, upper, false, 0) {
-            Ok(fd) => self.verdict(walker, pid, &fd, Object::NewIn) == Verdict::Allow,
-            // Not there: the kernel fails the mount anyway.
-            Err(_) => return,
-        };
+    pub fn record_overlay(&self, walker: &Walker, pid: u32, upper: &[u8], dir: &OwnedFd) {
+        let ok = self.verdict(walker, pid, dir, Object::NewIn) == Verdict::Allow;
         let mut uppers = self.uppers.borrow_mut();
         // One string may name different directories for different
         // mounters (relative paths, chroots): once any of them is refused,

@@ -19,6 +19,7 @@ use crate::emulate::EmulatedFile;
 use crate::kernel::arch::Sys;
 use crate::kernel::notify::{Notification, NotifyFd};
 use crate::kernel::proc::ns_ids;
+use crate::kernel::procmem::{read_cstring, CString};
 use crate::kernel::resolve::{
     file_id, mentions_self, open_base, rewrite_self, Base, Walker, PROC_MAGIC,
 };
@@ -99,6 +100,34 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
         Sys::Mount | Sys::Umount | Sys::Umount2 => mount::handle(ctx),
         Sys::Other => Action::Continue,
     }
+}
+
+/// `PATH_MAX` less the NUL: the longest path argument the kernel takes.
+pub const PATH_MAX: usize = 4095;
+
+/// The caller's path argument at `addr`; `None` when the kernel fails the
+/// call on it (`EFAULT`, `ENAMETOOLONG`).
+pub fn path_arg(ctx: &Ctx<'_>, addr: u64) -> Option<Vec<u8>> {
+    match read_cstring(ctx.notif.pid, addr, PATH_MAX) {
+        Ok(CString::Ok(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// The file `path` names for the caller, walked as it would walk it
+/// (from `base`, `proc/self` as the caller: see [`walkable_path`]),
+/// opened `O_PATH`.
+pub fn walk_as_caller(
+    ctx: &Ctx<'_>,
+    base: Base,
+    path: &[u8],
+    absolute: bool,
+    nofollow: bool,
+    resolve: u64,
+) -> Result<OwnedFd, KernelError> {
+    let pid = ctx.notif.pid;
+    let rewritten = walkable_path(pid, base, path, absolute, resolve)?;
+    ctx.walker.open(pid, base, &rewritten, nofollow, resolve)
 }
 
 /// `path` as the [`Walker`] must walk it for process `pid`: `proc/self`

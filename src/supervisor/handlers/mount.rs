@@ -35,10 +35,8 @@ use crate::kernel::mountinfo::{self, MountEntry};
 use crate::kernel::procmem::{read_cstring, CString};
 use crate::kernel::resolve::{mount_stat, Base};
 
-use super::{walkable_path, Action, Ctx};
+use super::{path_arg, walk_as_caller, Action, Ctx};
 
-/// `PATH_MAX` less the NUL.
-const PATH_MAX: usize = 4095;
 /// `UMOUNT_NOFOLLOW`.
 const UMOUNT_NOFOLLOW: u64 = 8;
 
@@ -59,20 +57,23 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
 }
 
 /// The caller's path argument at `addr`, if readable and non-empty.
-fn path_arg(ctx: &Ctx<'_>, addr: u64) -> Option<Vec<u8>> {
-    match read_cstring(ctx.notif.pid, addr, PATH_MAX) {
-        Ok(CString::Ok(p)) if !p.is_empty() => Some(p),
-        _ => None,
+fn nonempty_path(ctx: &Ctx<'_>, addr: u64) -> Option<Vec<u8>> {
+    path_arg(ctx, addr).filter(|p| !p.is_empty())
+}
+
+/// Where a path argument starts: the caller's root or cwd.
+fn base_of(path: &[u8]) -> Base {
+    if path[0] == b'/' {
+        Base::Root
+    } else {
+        Base::Cwd
     }
 }
 
 /// The caller's mount table and the entry of the mount `path` reaches.
 fn reached(ctx: &Ctx<'_>, path: &[u8], nofollow: bool) -> Option<(Vec<MountEntry>, usize)> {
     let pid = ctx.notif.pid;
-    let absolute = path[0] == b'/';
-    let base = if absolute { Base::Root } else { Base::Cwd };
-    let rewritten = walkable_path(pid, base, path, absolute, 0).ok()?;
-    let fd = ctx.walker.open(pid, base, &rewritten, nofollow, 0).ok()?;
+    let fd = walk_as_caller(ctx, base_of(path), path, path[0] == b'/', nofollow, 0).ok()?;
     let id = mount_stat(&fd).ok()?.mnt_id;
     let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
     let table = mountinfo::parse(&text);
@@ -99,7 +100,7 @@ fn read_only(m: &MountEntry) -> bool {
 fn umount(ctx: &Ctx<'_>) -> bool {
     let a = ctx.notif.args;
     let flags = if ctx.sys == Sys::Umount2 { a[1] } else { 0 };
-    let Some(path) = path_arg(ctx, a[0]) else {
+    let Some(path) = nonempty_path(ctx, a[0]) else {
         return false;
     };
     let Some((table, at)) = reached(ctx, &path, flags & UMOUNT_NOFOLLOW != 0) else {
@@ -128,7 +129,7 @@ fn mount(ctx: &Ctx<'_>) -> bool {
         }
         return false;
     };
-    let Some(path) = path_arg(ctx, addr) else {
+    let Some(path) = nonempty_path(ctx, addr) else {
         return false;
     };
     let Some((table, at)) = reached(ctx, &path, false) else {
@@ -161,8 +162,13 @@ fn new_mount(ctx: &Ctx<'_>) {
     let Ok(CString::Ok(data)) = read_cstring(pid, a[4], 4095) else {
         return;
     };
-    if let Some(upper) = crate::supervisor::setid::overlay_upperdir(&data) {
-        ctx.setid.record_overlay(ctx.walker, pid, &upper);
+    let Some(upper) = crate::supervisor::setid::overlay_upperdir(&data).filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    // Not there: the kernel fails the mount anyway.
+    if let Ok(fd) = walk_as_caller(ctx, base_of(&upper), &upper, upper[0] == b'/', false, 0) {
+        ctx.setid.record_overlay(ctx.walker, pid, &upper, &fd);
     }
 }
 

@@ -27,16 +27,14 @@
 use crate::kernel::arch::Sys;
 use crate::kernel::memfd;
 use crate::kernel::proc::link_target;
-use crate::kernel::procmem::{read_cstring, read_exact, CString};
+use crate::kernel::procmem::read_exact;
 use crate::kernel::resolve::{
     file_stat, fs_magic, join, lexical_candidate, mentions_self, stat_path, Base, FileId,
     RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
 };
 
-use super::{setid, sysctl, walkable_path, Action, Ctx};
+use super::{path_arg, setid, sysctl, walkable_path, Action, Ctx};
 
-/// `PATH_MAX` less the NUL.
-const PATH_MAX: usize = 4095;
 /// `sizeof(struct open_how)` of the first version, and the largest the
 /// kernel accepts (a page).
 const OPEN_HOW_SIZE_VER0: u64 = 24;
@@ -199,9 +197,8 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     let reads_only =
         flags & (libc::O_EXCL | libc::O_TRUNC) == 0 && flags & libc::O_ACCMODE == libc::O_RDONLY;
     let pid = ctx.notif.pid;
-    let path = match read_cstring(pid, a.path, PATH_MAX) {
-        Ok(CString::Ok(p)) if !p.is_empty() => p,
-        _ => return Action::Continue,
+    let Some(path) = path_arg(ctx, a.path).filter(|p| !p.is_empty()) else {
+        return Action::Continue;
     };
     if !reads_only && memchr::memmem::find(&path, b"sys").is_none() && path[0] == b'/' {
         return Action::Continue;
@@ -233,14 +230,7 @@ pub fn handle(ctx: &mut Ctx<'_>) -> Action {
     };
     let (base, resolve) = walk_start(&a, absolute);
     let nofollow = flags & libc::O_NOFOLLOW != 0;
-    let under_sys = lexical
-        .as_deref()
-        .is_some_and(|l| memchr::memmem::find(l, b"sys").is_some());
-    if let Some(s) = lexical
-        .as_deref()
-        .filter(|_| under_sys)
-        .and_then(sysctl::named)
-    {
+    if let Some(s) = lexical.as_deref().and_then(sysctl::named) {
         return sysctl::open(ctx, s, base, &path, absolute, nofollow, resolve, flags)
             .unwrap_or(Action::Continue);
     }

@@ -36,10 +36,8 @@ use crate::kernel::resolve::{
 use crate::supervisor::setid::{Object, Verdict, CAPABILITY_XATTR, SETID_BITS};
 
 use super::open::OpenHow;
-use super::{walkable_path, Action, Ctx};
+use super::{path_arg, walkable_path, Action, Ctx};
 
-/// `PATH_MAX` less the NUL.
-const PATH_MAX: usize = 4095;
 /// `XATTR_NAME_MAX`.
 const XATTR_NAME_MAX: usize = 255;
 /// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`.
@@ -96,15 +94,6 @@ enum Place {
     Fails,
     /// Nothing to judge by: refuse.
     Doubt,
-}
-
-/// The caller's path argument; `None` when the kernel fails the call on it
-/// (`EFAULT`, `ENAMETOOLONG`).
-fn path_arg(ctx: &Ctx<'_>, addr: u64) -> Option<Vec<u8>> {
-    match read_cstring(ctx.notif.pid, addr, PATH_MAX) {
-        Ok(CString::Ok(p)) => Some(p),
-        _ => None,
-    }
 }
 
 /// The base a path starts from; `None` for a relative path and a bad dirfd
@@ -196,21 +185,7 @@ fn request(ctx: &Ctx<'_>) -> Option<Request> {
     match ctx.sys {
         Sys::Chmod if setid(a[1]) => change(target(ctx, fdcwd, a[0], false, false, 0)?),
         Sys::Fchmodat if setid(a[2]) => change(target(ctx, a[0], a[1], false, false, 0)?),
-        Sys::Fchmodat2 if setid(a[2]) => {
-            let flags = a[3] & 0xffff_ffff;
-            if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-                return None;
-            }
-            let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            change(target(
-                ctx,
-                a[0],
-                a[1],
-                nofollow,
-                flags & AT_EMPTY_PATH != 0,
-                0,
-            )?)
-        }
+        Sys::Fchmodat2 if setid(a[2]) => change(at_target(ctx, a[0], a[1], a[3])?),
         Sys::Fchmod if setid(a[1]) => fd_target(a[0]).and_then(change),
         Sys::Creat if setid(a[1]) => Some(Request {
             target: target(ctx, fdcwd, a[0], false, false, 0)?,
@@ -226,24 +201,28 @@ fn request(ctx: &Ctx<'_>) -> Option<Request> {
             change(target(ctx, fdcwd, a[0], nofollow, false, 0)?)
         }
         Sys::Fsetxattr if names_capability(ctx, a[1]) => fd_target(a[0]).and_then(change),
-        Sys::Setxattrat => {
-            // setxattrat(dfd, path, at_flags, name, args, size)
-            let flags = a[2] & 0xffff_ffff;
-            if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 || !names_capability(ctx, a[3]) {
-                return None;
-            }
-            let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            change(target(
-                ctx,
-                a[0],
-                a[1],
-                nofollow,
-                flags & AT_EMPTY_PATH != 0,
-                0,
-            )?)
-        }
+        // setxattrat(dfd, path, at_flags, name, args, size)
+        Sys::Setxattrat if names_capability(ctx, a[3]) => change(at_target(ctx, a[0], a[1], a[2])?),
         _ => None,
     }
+}
+
+/// The file of a `*at` call with `AT_SYMLINK_NOFOLLOW`/`AT_EMPTY_PATH`
+/// flags (`fchmodat2`, `setxattrat`); `None` for flags the kernel refuses
+/// (`EINVAL`).
+fn at_target(ctx: &Ctx<'_>, dirfd: u64, path: u64, at_flags: u64) -> Option<Target> {
+    let flags = at_flags & 0xffff_ffff;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return None;
+    }
+    target(
+        ctx,
+        dirfd,
+        path,
+        flags & AT_SYMLINK_NOFOLLOW != 0,
+        flags & AT_EMPTY_PATH != 0,
+        0,
+    )
 }
 
 /// An fd argument; `None` for a negative one (`EBADF`).

@@ -14,10 +14,13 @@ use crate::emulate::sysctl::{self, Kind, Sysctl};
 use crate::kernel::memfd;
 use crate::kernel::resolve::{file_stat, fs_magic, lexical_components, Base, PROC_MAGIC};
 
-use super::{walkable_path, Action, Ctx};
+use super::{walk_as_caller, Action, Ctx};
 
 /// The emulated sysctl that the absolute path `abs` names lexically.
 pub fn named(abs: &[u8]) -> Option<&'static Sysctl> {
+    // Every open of the container passes here: most paths are refused
+    // without splitting them.
+    memchr::memmem::find(abs, b"sys")?;
     let comps = lexical_components(abs);
     if comps.len() < 3 || comps[0] != b"proc" || comps[1] != b"sys" {
         return None;
@@ -62,11 +65,7 @@ pub fn open(
     flags: i32,
 ) -> Option<Action> {
     let pid = ctx.notif.pid;
-    let rewritten = walkable_path(pid, base, path, absolute, resolve).ok()?;
-    let f = ctx
-        .walker
-        .open(pid, base, &rewritten, nofollow, resolve)
-        .ok()?;
+    let f = walk_as_caller(ctx, base, path, absolute, nofollow, resolve).ok()?;
     if fs_magic(&f).ok()? != PROC_MAGIC || !file_stat(&f).ok()?.is_regular() {
         return None;
     }
