@@ -273,10 +273,10 @@ pub enum Judgement {
     Upper(Vec<u8>),
 }
 
-/// Judge one mount (`own`: the container's other private trees, its
-/// inner engines' directories).
-pub fn judge(m: &Mount, rootfs: Option<&RootFs>, own: &[RootFs]) -> Judgement {
-    if rootfs.is_some_and(|r| r.holds(m)) || own.iter().any(|r| r.holds(m)) {
+/// Judge one mount; `own`: the container's own trees (its root file
+/// system, its inner engines' directories).
+pub fn judge(m: &Mount, own: &[RootFs]) -> Judgement {
+    if own.iter().any(|r| r.holds(m)) {
         return Judgement::Allow;
     }
     if m.idmapped {
@@ -309,12 +309,11 @@ pub enum Object {
 /// A container's scope for the policy, kept by its worker.
 #[derive(Debug, Default)]
 pub struct Scope {
-    rootfs: Option<RootFs>,
-    /// The inner engines' directories (`/var/lib/docker`, …): private to
+    /// The container's own trees: its root file system (when known), and
+    /// the inner engines' directories (`/var/lib/docker`, …), private to
     /// the container like its root file system (mode 0710, owned by its
     /// root, in the data directory), so set-id files there are as
-    /// harmless to the host as in its root file system, and inner images
-    /// need them (`su`, `passwd`, `ping`).
+    /// harmless to the host, and inner images need them (`su`, `passwd`).
     own: Vec<RootFs>,
     init_pid: Option<u32>,
     /// Overlays the container mounted, by `upperdir` as their mount table
@@ -345,25 +344,22 @@ impl Scope {
                 match RootFs::of_process(init_pid) {
                     Ok(r) => Some(r),
                     Err(e) => {
-                        tracing::warn!(container = %id, pid = init_pid, error = %e, "cannot identify the container's root file system; set-id changes will be refused on every ID-mapped mount");
+                        tracing::warn!(container = %id, pid = init_pid, error = %e, "cannot identify the container's root file system; set-id changes will be refused on every ID-mapped mount but the inner engines' directories");
                         None
                     }
                 }
             }
         };
-        let own = data_dir
-            .and_then(|d| Store::new(d).dir(id).ok())
-            .map(|dir| {
+        let dir = data_dir.and_then(|d| Store::new(d).dir(id).ok());
+        let mut own: Vec<RootFs> = rootfs.into_iter().collect();
+        if let Some(dir) = &dir {
+            own.extend(
                 crate::runtime::workload::INNER_DIRS
                     .iter()
-                    .filter_map(|(_, name)| RootFs::of_dir(&dir.join("inner").join(name)).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let uppers_file = data_dir
-            .and_then(|d| Store::new(d).dir(id).ok())
-            .filter(|d| d.is_dir())
-            .map(|d| d.join("overlays.json"));
+                    .filter_map(|(_, name)| RootFs::of_dir(&dir.join("inner").join(name)).ok()),
+            );
+        }
+        let uppers_file = dir.filter(|d| d.is_dir()).map(|d| d.join("overlays.json"));
         let uppers = uppers_file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok())
@@ -371,7 +367,6 @@ impl Scope {
             .map(|v| v.into_iter().map(|(k, ok)| (k.into_bytes(), ok)).collect())
             .unwrap_or_default();
         Scope {
-            rootfs,
             own,
             init_pid: Some(init_pid),
             uppers: std::cell::RefCell::new(uppers),
@@ -407,7 +402,7 @@ impl Scope {
             let Some(m) = self.lookup(pid, &mut table, st.mnt_id) else {
                 return unlisted(fd, st, object);
             };
-            match judge(&m, self.rootfs.as_ref(), &self.own) {
+            match judge(&m, &self.own) {
                 Judgement::Allow => return Verdict::Allow,
                 Judgement::Refuse => return Verdict::Refuse,
                 Judgement::Upper(upper) => {
@@ -434,9 +429,7 @@ impl Scope {
         }
         Verdict::Refuse
     }
-}
 
-impl Scope {
     /// Process `pid` is mounting an overlay with this `upperdir` (as given,
     /// overlay's escapes removed), which it reaches as `dir` (walked in its
     /// root from its cwd): judge that directory as a place to make a new
@@ -553,21 +546,18 @@ garbage\n";
     #[test]
     fn judges_volumes_the_rootfs_and_overlays() {
         let overlay_root = RootFs::new(b"0:39", b"/");
-        let r = Some(&overlay_root);
-        assert_eq!(judge(&m(89), r, &[]), Judgement::Allow);
-        assert_eq!(judge(&m(90), r, &[]), Judgement::Allow);
-        assert_eq!(judge(&m(111), r, &[]), Judgement::Refuse);
-        assert_eq!(judge(&m(114), r, &[]), Judgement::Refuse);
+        let r = std::slice::from_ref(&overlay_root);
+        assert_eq!(judge(&m(89), r), Judgement::Allow);
+        assert_eq!(judge(&m(90), r), Judgement::Allow);
+        assert_eq!(judge(&m(111), r), Judgement::Refuse);
+        assert_eq!(judge(&m(114), r), Judgement::Refuse);
         // An overlay of the container's own: its upper layer decides.
-        assert_eq!(
-            judge(&m(120), r, &[]),
-            Judgement::Upper(b"/vol/up,per".to_vec())
-        );
-        assert_eq!(judge(&m(121), r, &[]), Judgement::Allow);
+        assert_eq!(judge(&m(120), r), Judgement::Upper(b"/vol/up,per".to_vec()));
+        assert_eq!(judge(&m(121), r), Judgement::Allow);
         // Without a known root file system, every ID-mapped mount refuses.
-        assert_eq!(judge(&m(111), None, &[]), Judgement::Refuse);
+        assert_eq!(judge(&m(111), &[]), Judgement::Refuse);
         assert_eq!(
-            judge(&m(89), None, &[]),
+            judge(&m(89), &[]),
             Judgement::Upper(b"/var/lib/x/diff".to_vec())
         );
     }
@@ -599,48 +589,39 @@ garbage\n";
             String::from_utf8_lossy(&tree.root)
         );
         let m = parse_line(line.as_bytes()).unwrap();
-        assert_eq!(
-            judge(&m, None, std::slice::from_ref(&tree)),
-            Judgement::Allow
-        );
-        assert_eq!(judge(&m, None, &[]), Judgement::Refuse);
+        assert_eq!(judge(&m, std::slice::from_ref(&tree)), Judgement::Allow);
+        assert_eq!(judge(&m, &[]), Judgement::Refuse);
         // A sibling directory is not it.
         let other = RootFs::of_dir(d.path()).unwrap();
-        assert_eq!(
-            judge(&m, None, std::slice::from_ref(&other)),
-            Judgement::Allow
-        );
+        assert_eq!(judge(&m, std::slice::from_ref(&other)), Judgement::Allow);
         let sib = format!(
             "141 89 {} {}/inner/dockerx /v rw,idmapped - ext4 /dev/vda rw",
             String::from_utf8_lossy(&tree.dev),
             String::from_utf8_lossy(&other.root)
         );
         let m = parse_line(sib.as_bytes()).unwrap();
-        assert_eq!(
-            judge(&m, None, std::slice::from_ref(&tree)),
-            Judgement::Refuse
-        );
+        assert_eq!(judge(&m, std::slice::from_ref(&tree)), Judgement::Refuse);
     }
 
     #[test]
     fn an_idmapped_root_file_system_is_known_by_identity() {
         // A rootfs directory bound ID-mapped (not an overlay).
         let bound = RootFs::new(b"254:0", b"/srv/rootfs");
-        let r = Some(&bound);
-        assert_eq!(judge(&m(122), r, &[]), Judgement::Allow);
+        let r = std::slice::from_ref(&bound);
+        assert_eq!(judge(&m(122), r), Judgement::Allow);
         // A volume of the same disk is not the rootfs, nor is a sibling
         // directory whose name merely starts the same.
-        assert_eq!(judge(&m(111), r, &[]), Judgement::Refuse);
+        assert_eq!(judge(&m(111), r), Judgement::Refuse);
         let sibling =
             parse_line(b"130 89 254:0 /srv/rootfs2 /x rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&sibling, r, &[]), Judgement::Refuse);
+        assert_eq!(judge(&sibling, r), Judgement::Refuse);
         // A bind of a part of the rootfs is the rootfs.
         let part =
             parse_line(b"131 89 254:0 /srv/rootfs/usr /y rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&part, r, &[]), Judgement::Allow);
+        assert_eq!(judge(&part, r), Judgement::Allow);
         // A caller chrooted into the volume sees it at "/": still refused.
         let chrooted =
             parse_line(b"111 89 254:0 /var/tmp/v / rw,idmapped - ext4 /dev/vda rw").unwrap();
-        assert_eq!(judge(&chrooted, r, &[]), Judgement::Refuse);
+        assert_eq!(judge(&chrooted, r), Judgement::Refuse);
     }
 }
