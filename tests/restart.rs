@@ -120,21 +120,11 @@ fn supervisor_restart_and_crash_cost_running_containers_nothing() {
                     .unwrap_or_default()
             );
         }
-        let w = reader.wait(Duration::from_secs(60));
-        let logs = reader.docker(&["logs", &reader.id]);
-        assert_eq!(
-            w.stdout.trim(),
-            "0",
-            "reader across a supervisor {name}: {w}\n{logs}"
-        );
-        let line = logs
-            .stdout
-            .lines()
-            .find(|l| l.starts_with("memcheck "))
-            .unwrap_or_else(|| panic!("{logs}"));
-        assert!(
-            line.contains(" wrong=0 ") && line.ends_with(" bad=0"),
-            "reads across a supervisor {name} failed or saw the host: {line}"
+        assert_clean_counts(
+            &reader,
+            Duration::from_secs(60),
+            "memcheck",
+            &format!("reads across a supervisor {name}"),
         );
         let out = idle.exec(&["cat", "/proc/meminfo"]).ok();
         assert_eq!(
@@ -186,16 +176,27 @@ fn killed_mid_call_is_recovered(env: &Env) {
         got > 0,
         "no call recovered after {kills} kills of the supervisor during sysinfo calls"
     );
-    let w = reader.wait(Duration::from_secs(90));
+    assert_clean_counts(
+        &reader,
+        Duration::from_secs(90),
+        "sysinfocheck",
+        &format!("sysinfo across {kills} supervisor kills"),
+    );
+}
+
+/// The hostile `reader` exits 0 within `limit` and its `MODE reads=… wrong=0
+/// bad=0` line says no call failed or saw another container's figures.
+fn assert_clean_counts(reader: &Container, limit: Duration, mode: &str, what: &str) {
+    let w = reader.wait(limit);
     let logs = reader.docker(&["logs", &reader.id]);
-    assert_eq!(w.stdout.trim(), "0", "reader: {w}\n{logs}");
+    assert_eq!(w.stdout.trim(), "0", "{what}: reader {w}\n{logs}");
     let line = logs
         .stdout
         .lines()
-        .find(|l| l.starts_with("sysinfocheck "))
+        .find(|l| l.starts_with(&format!("{mode} ")))
         .unwrap_or_else(|| panic!("{logs}"));
     assert!(
         line.contains(" wrong=0 ") && line.ends_with(" bad=0"),
-        "sysinfo across {kills} supervisor kills: {line}"
+        "{what} failed or saw the host: {line}"
     );
 }

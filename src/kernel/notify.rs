@@ -34,6 +34,18 @@ pub struct Notification {
     pub args: [u64; 6],
 }
 
+impl From<libc::seccomp_notif> for Notification {
+    fn from(n: libc::seccomp_notif) -> Self {
+        Notification {
+            id: n.id,
+            pid: n.pid,
+            nr: n.data.nr,
+            arch: n.data.arch,
+            args: n.data.args,
+        }
+    }
+}
+
 /// What to answer a notification with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -113,13 +125,7 @@ impl NotifyFd {
         if !self.id_valid(n.id) {
             return None;
         }
-        Some(Notification {
-            id: n.id,
-            pid: n.pid,
-            nr: n.data.nr,
-            arch: n.data.arch,
-            args: n.data.args,
-        })
+        Some(Notification::from(n))
     }
 
     /// A second fd for the same listener (to watch it for hang-up).
@@ -181,14 +187,7 @@ impl NotifyFd {
             return Err(KernelError::last("SECCOMP_IOCTL_NOTIF_RECV"));
         }
         // SAFETY: the kernel filled *target; plain data.
-        let n = unsafe { std::ptr::read(target) };
-        Ok(Notification {
-            id: n.id,
-            pid: n.pid,
-            nr: n.data.nr,
-            arch: n.data.arch,
-            args: n.data.args,
-        })
+        Ok(Notification::from(unsafe { std::ptr::read(target) }))
     }
 
     /// Is the notification `id` still pending (its target alive and waiting)?
