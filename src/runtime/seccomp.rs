@@ -442,10 +442,9 @@ pub const DENIED: [&str; 3] = ["io_uring_setup", "io_uring_enter", "io_uring_reg
 /// keyring calls (runc joins a session keyring) and `clone` with namespace
 /// flags. (`reboot` stays denied: systemd then ends a container's
 /// shutdown by exiting with status 0, which is what `docker stop` should
-/// report.) The kernel checks each
-/// against the container's own user namespace; `mount` and `umount2` are
-/// also trapped by the supervisor (the protected mounts,
-/// `seccomp-profiles/intercept.json`).
+/// report.) The kernel checks each against the container's own user
+/// namespace; `mount`, `umount` and `umount2` are also trapped by the
+/// supervisor (the protected mounts, `seccomp-profiles/intercept.json`).
 pub const SYSTEM_GRANTED: [&str; 15] = [
     "mount",
     "umount",
@@ -480,11 +479,7 @@ pub const SYSTEM_ENOSYS: [&str; 7] = [
 
 /// Deny `names` with `EPERM` (see [`set_action`]).
 pub fn deny(linux: &mut Map<String, Value>, names: &[&str]) -> Result<(), SeccompError> {
-    set_action(
-        linux,
-        names,
-        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}),
-    )
+    refuse_with(linux, names, libc::EPERM)
 }
 
 /// Answer `names` with `errno` (see [`set_action`]).
