@@ -64,16 +64,10 @@ impl SysctlStore {
     /// The store of container `id`, with the values saved in its directory
     /// under `data_dir` (none saved, or no data dir: empty).
     pub fn load(data_dir: Option<&std::path::Path>, id: &str) -> Self {
-        // The id names a directory: a plain name only.
-        let plain = !id.is_empty()
-            && id != "."
-            && id != ".."
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        // The store checks that the id names a directory of its own.
         let file = data_dir
-            .filter(|_| plain)
-            .map(|d| d.join("containers").join(id).join("sysctl.json"));
+            .and_then(|d| crate::runtime::store::Store::new(d).dir(id).ok())
+            .map(|d| d.join("sysctl.json"));
         let mut values = BTreeMap::new();
         if let Some(saved) = file
             .as_ref()
